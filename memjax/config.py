@@ -1,0 +1,58 @@
+"""The run configuration: one frozen dataclass, overridable field by field (``Config.replace``).
+
+Presets live in ``configs/<dataset>.py`` (installed as ``memjax.configs``); each has ``get_config(smoke)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    # data and noise
+    dataset: str = "digits"  # digits | mnist | cifar10 | cifar100 | cifar10_n | cifar100_n | npz:PATH
+    data_dir: str | None = None  # tfds data_dir or the shared .npz folder (default: $MEMJAX_DATA_DIR)
+    noise: str = "symmetric"  # symmetric | pair
+    noise_rate: float = 0.5
+    noise_seed: int = 1  # RandomState seed of the reference corruption procedure
+    val_fraction: float = 0.1  # stratified validation split carved from the training set
+    clean_val: bool = False  # keep validation labels clean (the paper's protocol) instead of noisy
+    train_subset: int = 0  # use only this many training samples (0 = all), for quick runs
+    # network and optimiser (DESIGN.md §3 protocol)
+    model: str = "mlp"  # mlp | cnn_small | cnn | cnn9
+    torch_init: bool = False  # PyTorch default initialisation, for parity with the reference code
+    compute_dtype: str = "float32"  # float32 | bfloat16 (parameters and optimiser state stay float32)
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 1e-3
+    decay_start: int = 80  # lr decays linearly to 0 and Adam β1 drops 0.9 → 0.1 from this epoch
+    eval_batch_size: int = 1000
+    # sample selection
+    method: str = "coteaching"  # standard | coteaching | coteaching_plus | selfteach
+    init_epoch: int = 20  # Co-teaching+: epochs of plain Co-teaching before the disagreement rule
+    min_keep: float = 0.01  # R(t) is clipped to [min_keep, 1]
+    tk: int = 10  # Co-teaching's schedule: full forget rate reached after tk epochs
+    c: float = 1.0  # Co-teaching's schedule exponent
+    # S2E search
+    search: str = "ng"  # ng | random | hyperband | bo
+    population: int = 8  # candidates trained at once in one vmapped program
+    generations: int = 10
+    ng_step: float = 0.5  # ρ, natural-gradient step size
+    reward_epochs: int = 5  # reward = validation accuracy averaged over the last epochs
+    seeds: int = 3  # retraining seeds for the final R(t)
+    seed: int = 0
+
+    def replace(self, **changes) -> Config:
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"unknown config field(s) {', '.join(unknown)}: see memjax.config.Config")
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        return cls().replace(**json.loads(text))
