@@ -1,0 +1,180 @@
+"""The training engine on real data: memorisation, Co-teaching's robustness, vmap, retracing, failures."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memjax.config import Config
+from memjax.data import load_digits, make_dataset
+from memjax.schedules import coteaching_schedule
+from memjax.train import METRICS, adam_plan, make_train
+
+DIGITS = Config(epochs=6, batch_size=64, decay_start=3, noise_rate=0.5)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def run(arrays, config, schedule=None, seed=0):
+    data = make_dataset(arrays, config)
+    train = make_train(config, data)
+    schedule = coteaching_schedule(config.epochs, config.noise_rate) if schedule is None else schedule
+    metrics, state = train(schedule, jax.random.key(seed))
+    return {k: np.asarray(v) for k, v in metrics.items()}, state
+
+
+def assert_memorisation_and_robustness(arrays, config, drop, margin, precision):
+    """Standard peaks then falls (memorisation); Co-teaching ends clearly above it with clean selections."""
+    std, _ = run(arrays, config.replace(method="standard"))
+    cot, _ = run(arrays, config.replace(method="coteaching"))
+    std_acc, cot_acc = std["test_acc"].mean(-1), cot["test_acc"].mean(-1)
+    assert std_acc.max() - std_acc[-1] > drop, std_acc
+    assert cot_acc[-1] - std_acc[-1] > margin, (cot_acc[-1], std_acc[-1])
+    assert cot["label_precision"][-1].min() > precision, cot["label_precision"][-1]
+    # Standard keeps everything, so its "precision" is the clean share of the noisy labels (≈ 0.5).
+    assert abs(std["label_precision"][-1].mean() - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_memorisation_on_digits(digits, seed):
+    config = Config(epochs=150, batch_size=32, decay_start=150, noise_rate=0.5, seed=seed, noise_seed=seed + 1)
+    assert_memorisation_and_robustness(digits, config, drop=0.15, margin=0.12, precision=0.8)
+
+
+def test_memorisation_on_real_mnist(mnist_npz):
+    with np.load(mnist_npz) as f:
+        arrays = {k: f[k] for k in f.files}
+    config = Config(epochs=20, decay_start=20, noise_rate=0.5)
+    assert_memorisation_and_robustness(arrays, config, drop=0.08, margin=0.08, precision=0.85)
+
+
+def test_metrics_shapes_and_reproducibility(digits):
+    a, _ = run(digits, DIGITS, seed=3)
+    b, _ = run(digits, DIGITS, seed=3)
+    c, _ = run(digits, DIGITS, seed=4)
+    assert set(a) == set(METRICS)
+    for name in METRICS:
+        assert a[name].shape == (DIGITS.epochs, 2)
+        np.testing.assert_array_equal(a[name], b[name])  # bit-identical for the same key
+    assert not np.array_equal(a["train_loss"], c["train_loss"])
+    assert np.all((a["val_acc"] >= 0) & (a["val_acc"] <= 1))
+
+
+def test_vmap_matches_separate_runs_and_never_retraces(digits):
+    data = make_dataset(digits, DIGITS)
+    train = make_train(DIGITS, data)
+    traces = []
+    original = train._epoch
+    train._epoch = lambda *a: traces.append(1) or original(*a)  # counts Python traces of the run
+
+    def population(rates, seeds):
+        schedules = jax.vmap(lambda r: coteaching_schedule(DIGITS.epochs, r))(jnp.asarray(rates))
+        keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
+        return schedules, keys
+
+    schedules, keys = population([0.2, 0.5, 0.8], [0, 1, 2])
+    batched, _ = train.population(schedules, keys)
+    assert len(traces) == 1
+    for k in range(3):
+        single, _ = train(schedules[k], keys[k])
+        for name in METRICS:
+            np.testing.assert_allclose(batched[name][k], single[name], rtol=1e-4, atol=1e-4)
+    n_traces = len(traces)
+    plain_vmap, _ = jax.vmap(train)(schedules, keys)
+    np.testing.assert_allclose(plain_vmap["val_acc"], batched["val_acc"], atol=1e-4)
+    n_traces = len(traces)
+    # A new generation: different values, same shapes -> no new trace of either entry point.
+    schedules, keys = population([0.1, 0.3, 0.6], [7, 8, 9])
+    train.population(schedules, keys)
+    jax.vmap(train)(schedules, keys)
+    train(schedules[0], keys[0])
+    assert len(traces) == n_traces
+
+
+def test_coteaching_with_full_keep_equals_standard(digits):
+    ones = jnp.ones(DIGITS.epochs)
+    std, _ = run(digits, DIGITS.replace(method="standard"), ones)
+    cot, _ = run(digits, DIGITS.replace(method="coteaching"), ones)
+    for name in METRICS:
+        np.testing.assert_array_equal(std[name], cot[name])
+    np.testing.assert_array_equal(cot["kept_fraction"], 1.0)
+
+
+@pytest.mark.parametrize("method", ["coteaching", "coteaching_plus", "selfteach"])
+def test_single_sample_per_batch_still_trains(digits, method):
+    config = DIGITS.replace(method=method, epochs=20, batch_size=16, decay_start=20, noise_rate=0.2, init_epoch=5)
+    metrics, _ = run(digits, config, jnp.full(config.epochs, 1e-6))
+    kept = metrics["kept_fraction"]
+    assert np.all(kept <= 1 / config.batch_size + 1e-6)  # at most one sample per batch
+    assert np.all(np.isfinite(metrics["train_loss"]))
+    if method != "coteaching_plus":  # Co-teaching+ may find no disagreement in a batch and keep none
+        assert np.all(kept > 0)
+        # Only the single easiest sample per step: slow, but the loss falls and accuracy leaves chance.
+        assert metrics["train_loss"][-5:].mean() < 0.5 * metrics["train_loss"][0].mean()
+    assert metrics["test_acc"][-1].min() > 0.2
+
+
+def test_coteaching_plus_uses_disagreement_after_init_epoch(digits):
+    config = DIGITS.replace(method="coteaching_plus", epochs=10, init_epoch=4)
+    metrics, _ = run(digits, config, jnp.ones(config.epochs))
+    kept = metrics["kept_fraction"]
+    np.testing.assert_allclose(kept[:4], 1.0)  # plain Co-teaching with R = 1 keeps every sample
+    assert np.all(kept[4:] < 0.9)  # afterwards only disagreements, which are few
+
+
+def test_diverging_run_returns_nan_metrics(digits):
+    metrics, _ = run(digits, DIGITS.replace(lr=1e30, decay_start=100))
+    assert np.isnan(metrics["train_loss"][-1]).all()
+    assert np.isnan(metrics["val_acc"][-1]).all() and np.isnan(metrics["test_acc"][-1]).all()
+
+
+def test_batchnorm_statistics_travel_and_are_used_in_eval(digits):
+    config = DIGITS.replace(model="cnn", epochs=3)
+    metrics, state = run(digits, config)
+    stats = jax.tree_util.tree_leaves(state.batch_stats)
+    assert stats and all(leaf.shape[0] == 2 for leaf in stats)
+    means = state.batch_stats["BatchNorm_0"]["mean"]
+    assert float(jnp.abs(means).max()) > 1e-3  # moved away from the initial zeros
+    assert metrics["test_acc"][-1].min() > 0.5
+
+
+def test_callback_sees_every_epoch_without_changing_results(digits):
+    data = make_dataset(digits, DIGITS)
+    seen = []
+    with_cb = make_train(DIGITS, data, callback=lambda epoch, m: seen.append((int(epoch), float(m["val_acc"][0]))))
+    plain = make_train(DIGITS, data)
+    schedule, key = coteaching_schedule(DIGITS.epochs, 0.5), jax.random.key(0)
+    m_cb, _ = with_cb(schedule, key)
+    jax.effects_barrier()
+    m_plain, _ = plain(schedule, key)
+    assert [e for e, _ in seen] == list(range(DIGITS.epochs))
+    np.testing.assert_allclose([v for _, v in seen], np.asarray(m_cb["val_acc"][:, 0]))
+    np.testing.assert_array_equal(m_cb["val_acc"], m_plain["val_acc"])
+
+
+def test_adam_plan_matches_reference_lists():
+    """The reference builds per-epoch lists: lr·(T − i)/(T − decay_start) and β1 = 0.1 from decay_start."""
+    epochs, start, lr = 200, 80, 1e-3
+    expect_lr = [lr] * epochs
+    expect_b1 = [0.9] * epochs
+    for i in range(start, epochs):
+        expect_lr[i] = float(epochs - i) / (epochs - start) * lr
+        expect_b1[i] = 0.1
+    got_lr, got_b1 = adam_plan(jnp.arange(epochs), epochs, start, lr)
+    np.testing.assert_allclose(got_lr, expect_lr, rtol=1e-6)
+    np.testing.assert_allclose(got_b1, expect_b1, rtol=1e-6)
+
+
+def test_bad_config_raises(digits):
+    data = make_dataset(digits, DIGITS)
+    with pytest.raises(ValueError, match="unknown method 'mixup'"):
+        make_train(DIGITS.replace(method="mixup"), data)
+    with pytest.raises(ValueError, match="epochs=0"):
+        make_train(DIGITS.replace(epochs=0), data)
+    with pytest.raises(ValueError, match="shape"):
+        make_train(DIGITS, data)(jnp.ones(DIGITS.epochs + 1), jax.random.key(0))
