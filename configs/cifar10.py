@@ -1,0 +1,30 @@
+"""CIFAR-10, 50% symmetric noise, the LeNet-like CNN pair of Co-teaching+/S2E, 200 epochs, S2E search (NG).
+
+    python -m memjax.launch --dataset cifar10                # the paper protocol (GPU needed in practice)
+    python -m memjax.launch --dataset cifar10 --smoke        # ~1-2 min on a 2-core CPU
+
+Data: the shared JPEG-decoded copy ($MEMJAX_DATA_DIR/cifar10/cifar10_jpeg.npz) when present, else tfds.
+"""
+
+from memjax.config import Config
+
+
+def get_config(smoke: bool = False) -> Config:
+    config = Config(
+        dataset="cifar10",
+        model="cnn_small",
+        noise="symmetric",
+        noise_rate=0.5,
+        epochs=200,
+        decay_start=80,
+        init_epoch=20,
+        population=8,
+        generations=10,
+        seeds=3,
+    )
+    if smoke:
+        config = config.replace(
+            train_subset=2000, epochs=4, decay_start=3, init_epoch=2, population=2, generations=1, seeds=1,
+            reward_epochs=2,
+        )
+    return config

@@ -1,0 +1,130 @@
+"""Run-folder outputs: the per-epoch CSV, PNG figures, ``metrics.json`` and ``summary.md``.
+
+A *run* here is one retraining of the network pair: ``{"label", "seed", "schedule" (T,), "metrics"
+{name: (T, 2)}}``. Plots use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from memjax.train import METRICS  # noqa: E402
+
+
+def final_accuracy(run: dict) -> float:
+    """Test accuracy at the last epoch, averaged over the two networks."""
+    return float(np.mean(run["metrics"]["test_acc"][-1]))
+
+
+def accuracy_table(runs: list[dict]) -> dict[str, dict]:
+    """Per label: final test accuracy of every seed, and their mean and (population) std."""
+    table = {}
+    for label in dict.fromkeys(r["label"] for r in runs):
+        accs = [final_accuracy(r) for r in runs if r["label"] == label]
+        table[label] = {"test_acc_per_seed": accs, "mean": float(np.mean(accs)), "std": float(np.std(accs))}
+    return table
+
+
+def write_epochs_csv(path: Path, runs: list[dict]) -> None:
+    """One row per (run, seed, epoch, network) with R(t) and every metric."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["run", "seed", "epoch", "network", "keep_rate", *METRICS])
+        for run in runs:
+            m = run["metrics"]
+            for t, keep in enumerate(run["schedule"]):
+                for net in range(2):
+                    row = [f"{float(m[name][t, net]):.6g}" for name in METRICS]
+                    writer.writerow([run["label"], run["seed"], t + 1, net, f"{float(keep):.6g}", *row])
+
+
+def _figure(path: Path, title: str, xlabel: str, ylabel: str, draw) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    draw(ax)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_test_accuracy(path: Path, runs: list[dict]) -> None:
+    """Test accuracy per epoch (mean of the two networks) for every run."""
+    colors = {label: f"C{i}" for i, label in enumerate(dict.fromkeys(r["label"] for r in runs))}
+
+    def draw(ax):
+        seen = set()
+        for run in runs:
+            acc = run["metrics"]["test_acc"].mean(-1)
+            label = None if run["label"] in seen else run["label"]
+            seen.add(run["label"])
+            ax.plot(np.arange(1, len(acc) + 1), acc, color=colors[run["label"]], alpha=0.8, label=label)
+
+    _figure(path, "Test accuracy per epoch (one line per seed)", "epoch", "test accuracy", draw)
+
+
+def plot_schedules(path: Path, schedules: dict[str, np.ndarray]) -> None:
+    """Keep-rate schedules R(t) against each other (e.g. the searched one and Co-teaching's)."""
+
+    def draw(ax):
+        for label, schedule in schedules.items():
+            ax.plot(np.arange(1, len(schedule) + 1), schedule, label=label)
+        ax.set_ylim(0, 1.05)
+
+    _figure(path, "Keep rate R(t)", "epoch t", "R(t)", draw)
+
+
+def search_progress(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(cumulative trained epochs, best validation reward so far) after each evaluated candidate."""
+    epochs = np.cumsum([h["epochs"] for h in history])
+    return epochs, np.maximum.accumulate([h["fitness"] for h in history])
+
+
+def plot_search_progress(path: Path, history: list[dict]) -> None:
+    epochs, best = search_progress(history)
+
+    def draw(ax):
+        ax.step(epochs, best, where="post", label="best so far")
+        ax.scatter(epochs, [h["fitness"] for h in history], s=8, alpha=0.4, color="C1", label="candidates")
+
+    _figure(path, "Search progress", "trained epochs (all candidates)", "validation reward", draw)
+
+
+def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
+    """A short human-readable report of a finished run."""
+    lines = [
+        f"# memjax run: {config.dataset}, {config.noise} noise {config.noise_rate}",
+        "",
+        f"- mode: {extra['mode']}; model {config.model}; {config.epochs} epochs; batch {config.batch_size}",
+        f"- realised training noise rate: {extra['actual_noise_rate']:.4f}",
+    ]
+    if "search" in extra:
+        s = extra["search"]
+        lines += [
+            f"- search: {config.search}, {s['generations']} generations, {s['epochs_used']} trained epochs, "
+            f"best validation reward {s['best_fitness']:.4f}",
+            f"- best α: {', '.join(f'{k}={v:.3g}' for k, v in s['best_alpha'].items())}",
+        ]
+    lines += ["", "| schedule | final test accuracy (mean ± std) | per seed |", "|---|---|---|"]
+    for label, row in table.items():
+        seeds = ", ".join(f"{a:.4f}" for a in row["test_acc_per_seed"])
+        lines.append(f"| {label} | {row['mean']:.4f} ± {row['std']:.4f} | {seeds} |")
+    lines += ["", "![test accuracy](test_accuracy.png)", "", "![R(t)](schedule.png)"]
+    if "search" in extra:
+        lines += ["", "![search progress](search_progress.png)"]
+    return "\n".join(lines) + "\n"
+
+
+def write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    tmp.replace(path)
