@@ -1,0 +1,162 @@
+"""The CLI end to end: smoke presets, the run folder, resume after kill -9, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from memjax.launch import main
+
+TINY = ["--smoke", "--epochs", "6", "--decay-start", "4", "--population", "2", "--seeds", "1", "--reward-epochs", "2"]
+RUN_FILES = {
+    "config.json",
+    "search_history.jsonl",
+    "search_checkpoint.npz",
+    "metrics.json",
+    "epochs.csv",
+    "test_accuracy.png",
+    "schedule.png",
+    "search_progress.png",
+    "summary.md",
+}
+
+
+def launch(tmp_path, *args):
+    return main(["--runs-dir", str(tmp_path / "runs"), *args])
+
+
+def test_smoke_digits_end_to_end(tmp_path, capsys):
+    assert launch(tmp_path, *TINY, "--name", "smoke") == 0
+    run = tmp_path / "runs" / "smoke"
+    assert {p.name for p in run.iterdir()} >= RUN_FILES
+    metrics = json.loads((run / "metrics.json").read_text())
+    table = metrics["test_accuracy"]
+    assert set(table) == {"S2E (searched R(t))", "Co-teaching R(t)"}
+    for row in table.values():
+        assert len(row["test_acc_per_seed"]) == 1 and 0.5 < row["mean"] <= 1.0
+    search = metrics["search"]
+    assert search["generations"] == 2 and search["epochs_used"] == 2 * 2 * 6
+    assert len(search["best_schedule"]) == 6 and search["best_schedule"][0] == 1.0
+    history = [json.loads(line) for line in (run / "search_history.jsonl").read_text().splitlines()]
+    assert len(history) == 4 and max(h["fitness"] for h in history) == pytest.approx(search["best_fitness"])
+    rows = (run / "epochs.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 1 * 6 * 2  # header + (2 schedules × 1 seed × 6 epochs × 2 networks)
+    config = json.loads((run / "config.json").read_text())
+    assert config["mode"] == "search" and config["config"]["epochs"] == 6
+    assert "S2E (searched R(t))" in capsys.readouterr().out
+
+
+def test_method_mode_runs_without_search(tmp_path):
+    assert launch(tmp_path, *TINY, "--method", "standard", "--name", "std") == 0
+    run = tmp_path / "runs" / "std"
+    assert not (run / "search_history.jsonl").exists()
+    table = json.loads((run / "metrics.json").read_text())["test_accuracy"]
+    assert list(table) == ["standard"]
+
+
+def test_smoke_mnist_real_data(tmp_path, mnist_npz, monkeypatch):
+    monkeypatch.setenv("MEMJAX_DATA_DIR", str(mnist_npz.parent.parent))
+    assert launch(tmp_path, "--dataset", "mnist", "--smoke", "--name", "mnist") == 0
+    metrics = json.loads((tmp_path / "runs" / "mnist" / "metrics.json").read_text())
+    assert metrics["actual_noise_rate"] == pytest.approx(0.5, abs=0.03)
+    for row in metrics["test_accuracy"].values():
+        assert row["mean"] > 0.7  # real MNIST, 50% noise, 8 epochs on 4,000 samples
+
+
+def _cli(tmp_path, *args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "memjax.launch", "--runs-dir", str(tmp_path / "runs"), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+
+
+def test_resume_after_kill_matches_uninterrupted(tmp_path):
+    args = [*TINY, "--generations", "3"]
+    full = _cli(tmp_path, *args, "--name", "full")
+    assert full.wait(timeout=600) == 0, full.stderr.read().decode()[-2000:]
+    killed = _cli(tmp_path, *args, "--name", "killed")
+    checkpoint = tmp_path / "runs" / "killed" / "search_checkpoint.npz"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert checkpoint.exists() and not (tmp_path / "runs" / "killed" / "metrics.json").exists()
+    resumed = _cli(tmp_path, "--resume", str(tmp_path / "runs" / "killed"))
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()[-2000:]
+    a = json.loads((tmp_path / "runs" / "full" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "runs" / "killed" / "metrics.json").read_text())
+    assert a["search"] == b["search"]
+    assert a["test_accuracy"] == b["test_accuracy"]
+    lines_a = (tmp_path / "runs" / "full" / "search_history.jsonl").read_text().splitlines()
+    lines_b = (tmp_path / "runs" / "killed" / "search_history.jsonl").read_text().splitlines()
+    assert lines_a == lines_b
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--method", "mixup"], "unknown method 'mixup'"),
+        (["--noise", "gaussian"], "unknown noise 'gaussian'"),
+        (["--noise-rate", "1.0"], "outside [0, 1)"),
+        (["--noise-rate", "-0.1"], "outside [0, 1)"),
+        (["--epochs", "0"], "epochs=0 must be positive"),
+        (["--search", "grid"], "unknown search 'grid'"),
+        (["--epochs", "many"], "argument --epochs"),
+        (["--no-such-field", "1"], "unrecognized arguments"),
+        (["--resume", "nowhere"], "no config.json"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
+    try:
+        code = launch(tmp_path, *args)
+    except SystemExit as exit_:  # argparse's own errors (bad type, unknown flag)
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_offline_and_malformed_npz(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MEMJAX_DATA_DIR", raising=False)
+    assert launch(tmp_path, "--dataset", "cifar100", "--data-dir", str(tmp_path / "empty")) == 2
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, train_images=np.zeros((10, 8, 8), np.uint8))  # no labels, no test split
+    assert launch(tmp_path, "--dataset", f"npz:{bad}") == 2
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file")
+    assert launch(tmp_path, "--dataset", f"npz:{garbage}") == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 3 and all(line.startswith("memjax: error: ") for line in errors), errors
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unwritable_run_folder(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the runs folder should be")
+    assert main(["--runs-dir", str(blocker), *TINY]) == 2
+    assert capsys.readouterr().err.startswith("memjax: error: ")
+
+
+def test_existing_run_folder_needs_resume(tmp_path, capsys):
+    (tmp_path / "runs" / "taken").mkdir(parents=True)
+    (tmp_path / "runs" / "taken" / "config.json").write_text("{}")
+    assert launch(tmp_path, *TINY, "--name", "taken") == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_presets_and_smoke_variants_are_valid():
+    from memjax.configs import PRESETS, get_config
+
+    for name in PRESETS:
+        for smoke in (False, True):
+            config = get_config(name, smoke).validate()
+            assert config.dataset == name
