@@ -105,7 +105,7 @@ class CNN9(_Layers):
             for _ in range(3):
                 x = block(x, features)
             x = nn.max_pool(x, (2, 2), (2, 2))
-            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+            x = nn.Dropout(self.dropout_rate, broadcast_dims=(1, 2), deterministic=not train)(x)  # dropout2d
         for features in (512, 256, 128):
             x = block(x, features, padding="VALID")
         return self.logits(jnp.mean(x, axis=(1, 2)))

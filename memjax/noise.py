@@ -40,8 +40,10 @@ def _check(labels: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarr
     labels = np.asarray(labels)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"transition matrix has shape {matrix.shape}: it must be square (C, C)")
+    if (matrix < 0).any():
+        raise ValueError(f"transition matrix has negative entries (min {matrix.min():.6g}): it must be row-stochastic")
     rows = matrix.sum(axis=1)
-    if (matrix < 0).any() or not np.allclose(rows, 1.0, atol=1e-6):
+    if not np.allclose(rows, 1.0, atol=1e-6):
         raise ValueError(f"transition matrix is not row-stochastic (row sums {rows.round(6).tolist()})")
     if labels.size and (labels.min() < 0 or labels.max() >= matrix.shape[0]):
         raise ValueError(

@@ -113,7 +113,9 @@ def coteaching_schedule(num_epochs: int, tau, tk: int = 10, c: float = 1.0, refe
     is reached at epoch ``tk + 1``.  ``reference=True`` gives the reference code's form instead:
     forget rates ``linspace(0, τ^c, tk)`` over the first ``tk`` epochs, then τ, i.e.
     ``R = 1 - τ^c · s / (tk - 1)`` for s < tk (full rate one epoch earlier; ``τ^c`` vs ``τ`` differ when c ≠ 1).
-    ``tau`` may be traced.
+    ``tau`` may be traced. (The reference training loop runs ``for epoch in range(1, n_epoch)`` and reads
+    ``rate_schedule[epoch]``, so its first trained epoch already forgets τ^c/(tk − 1) and it trains T − 1
+    epochs: ``coteaching_schedule(T + 1, τ, reference=True)[1:]`` reproduces that exactly.)
     """
     s = jnp.arange(num_epochs, dtype=jnp.float32)
     tau = jnp.asarray(tau, jnp.float32)
@@ -121,7 +123,7 @@ def coteaching_schedule(num_epochs: int, tau, tk: int = 10, c: float = 1.0, refe
         ramp = tau**c * s / max(tk - 1, 1)
         forget = jnp.where(s < tk, ramp, tau)
     else:
-        forget = tau * jnp.minimum(jnp.power(s / tk, c), 1.0)
+        forget = tau * jnp.minimum(_pow0(s / tk, c), 1.0)
     return 1.0 - forget
 
 

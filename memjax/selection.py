@@ -22,6 +22,8 @@ def small_loss_mask(losses, keep_fraction, where=None):
     samples the two networks disagree on. Ties are broken by index (stable sort), NaN losses rank last.
     """
     losses = jnp.asarray(losses, jnp.float32)
+    if losses.ndim != 1:
+        raise ValueError(f"losses have shape {losses.shape}: pass one batch (B,) and jax.vmap over more")
     if where is None:
         n = losses.shape[-1]
     else:

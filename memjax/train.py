@@ -106,6 +106,11 @@ def device_data(data, eval_batch_size: int) -> DeviceData:
     return DeviceData(*(jax.device_put(a) for a in arrays))
 
 
+def _member(tree, i: int):
+    """Network ``i`` of a pair stacked on the leading axis."""
+    return jax.tree.map(lambda a: a[i], tree)
+
+
 def _select(method: str, init_epoch: int):
     """Masks (2, B) of the samples each network is trained on, from stopped losses and logits (2, B[, C])."""
 
@@ -210,9 +215,9 @@ class Trainer:
         becomes a grouped convolution, which XLA runs far slower on CPU."""
         outputs = []
         for i in range(2):
-            variables = {"params": jax.tree.map(lambda a: a[i], params)}
+            variables = {"params": _member(params, i)}
             if batch_stats:
-                variables["batch_stats"] = jax.tree.map(lambda a: a[i], batch_stats)
+                variables["batch_stats"] = _member(batch_stats, i)
             if train:
                 rngs = {"dropout": jax.random.fold_in(key, i)}
                 logits, updates = self.model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
