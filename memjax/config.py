@@ -41,6 +41,9 @@ class Config:
     generations: int = 10
     ng_step: float = 0.5  # ρ, natural-gradient step size
     reward_epochs: int = 5  # reward = validation accuracy averaged over the last epochs
+    reward_networks: str = "mean"  # mean | max: combine the two networks' validation accuracies
+    hyperband_eta: int = 3  # Hyperband's halving rate η
+    bo_sampler: str = "tpe"  # tpe | gp (optuna sampler of the bo search)
     seeds: int = 3  # retraining seeds for the final R(t)
     seed: int = 0
 
@@ -49,6 +52,42 @@ class Config:
         if unknown:
             raise ValueError(f"unknown config field(s) {', '.join(unknown)}: see memjax.config.Config")
         return dataclasses.replace(self, **changes)
+
+    def validate(self) -> Config:
+        """Raise ``ValueError`` with a one-line fix for any out-of-range or unknown value; return self."""
+        from memjax.models import MODELS
+        from memjax.noise import NOISE_KINDS
+        from memjax.search.driver import ALGORITHMS
+        from memjax.train import METHODS
+
+        choices = {
+            "noise": NOISE_KINDS,
+            "method": METHODS,
+            "model": tuple(MODELS),
+            "search": tuple(ALGORITHMS),
+            "compute_dtype": ("float32", "bfloat16"),
+            "reward_networks": ("mean", "max"),
+            "bo_sampler": ("tpe", "gp"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}: use one of {', '.join(allowed)}")
+        if not 0.0 <= self.noise_rate < 1.0:
+            raise ValueError(f"noise rate {self.noise_rate} is outside [0, 1): pass e.g. --noise-rate 0.45")
+        positive = ("epochs", "batch_size", "eval_batch_size", "population", "generations", "seeds", "reward_epochs")
+        for name in positive:
+            if getattr(self, name) < 1:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{name}={getattr(self, name)} must be positive: pass {flag} 1 or more")
+        if self.reward_epochs > self.epochs:
+            raise ValueError(f"reward_epochs={self.reward_epochs} exceeds epochs={self.epochs}: lower --reward-epochs")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction={self.val_fraction} must lie in (0, 1): pass e.g. --val-fraction 0.1")
+        if not 0.0 <= self.min_keep <= 1.0:
+            raise ValueError(f"min_keep={self.min_keep} must lie in [0, 1]")
+        if self.lr <= 0 or self.train_subset < 0 or self.decay_start < 0 or self.hyperband_eta < 2:
+            raise ValueError("lr must be > 0, train_subset and decay_start >= 0, hyperband_eta >= 2")
+        return self
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -1,0 +1,53 @@
+"""Random search: every candidate is drawn uniformly from the α box, α ~ U[lower, upper]^d.
+
+Uniform in α (not Gaussian in z) so that it is the prior the other baselines start from: Hyperband draws
+its configurations with :func:`uniform` and optuna's TPE samples uniformly until its model takes over.
+The returned z = space.to_z(α) is the same point in unconstrained coordinates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from memjax.schedules import SearchSpace
+from memjax.search.base import Best, SearchConfig, init_best, update_best
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RandomConfig(SearchConfig):
+    pass
+
+
+@struct.dataclass
+class RandomState:
+    best: Best
+    generation: jax.Array
+    config: RandomConfig = struct.field(pytree_node=False)
+
+
+def uniform(key, space: SearchSpace, n: int) -> tuple[jax.Array, jax.Array]:
+    """n points α ~ U[lower, upper]^d as (z, α) = (to_z(α), to_alpha(z)): α is returned through z so that the
+    interface's α = to_alpha(z) holds exactly (it moves α by at most 1e-6 of the box width, at the edges)."""
+    z = space.to_z(space.lower + (space.upper - space.lower) * jax.random.uniform(key, (n, space.dim), jnp.float32))
+    return z, space.to_alpha(z)
+
+
+def init(key, config: RandomConfig) -> RandomState:
+    del key  # nothing random before the first ask
+    return RandomState(init_best(config.space.dim), jnp.array(0, jnp.int32), config)
+
+
+def ask(key, state: RandomState) -> tuple[jax.Array, jax.Array]:
+    return uniform(key, state.config.space, state.config.population)
+
+
+def tell(state: RandomState, z, fitness) -> RandomState:
+    return state.replace(best=update_best(state.best, z, fitness), generation=state.generation + 1)
+
+
+def budget(state: RandomState) -> int:
+    return state.config.num_epochs

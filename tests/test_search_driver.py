@@ -1,0 +1,172 @@
+"""The search driver: reward, budget accounting, history, checkpoint/resume (fake and real training)."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memjax.config import Config
+from memjax.schedules import S2E_SPACE, s2e_schedule
+from memjax.search import driver, hyperband
+
+ALGORITHMS = ["ng", "random", "hyperband", "bo"]
+
+
+@jax.jit
+def fake_evaluate(schedules, keys):
+    """Validation accuracy grows as R(t) stays near 0.6 (running mean over epochs) plus key-dependent noise;
+    test accuracy is its mirror image, so a reward that read it would prefer the worst schedules."""
+    epochs = schedules.shape[1]
+    closeness = 1.0 - jnp.cumsum(jnp.abs(schedules - 0.6), axis=1) / jnp.arange(1, epochs + 1)
+    val = closeness[..., None] + jax.vmap(lambda k: 0.01 * jax.random.normal(k, (epochs, 2)))(keys)
+    return {"train_loss": 1.0 - val, "label_precision": val, "val_acc": val, "test_acc": 1.0 - val}
+
+
+def _config(search: str, **changes) -> Config:
+    """Hyperband gets T = 9 (η = 3: budgets 1, 3, 9) so that 3 generations' budget spans more than one iteration."""
+    epochs = 9 if search == "hyperband" else 27
+    return Config(search=search, epochs=epochs, population=4, generations=3, reward_epochs=3, seed=3).replace(**changes)
+
+
+def _history(workdir) -> list[dict]:
+    return [json.loads(line) for line in (workdir / driver.HISTORY).read_text().splitlines()]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(done: int):
+    """A callback that kills the search once ``done`` generations are checkpointed."""
+
+    def callback(progress):
+        if progress["generation"] + 1 == done:
+            raise Interrupt
+
+    return callback
+
+
+def _counting(evaluate, calls: list):
+    def counted(schedules, keys):
+        calls.append(schedules.shape)
+        return evaluate(schedules, keys)
+
+    return counted
+
+
+def test_reward_is_mean_validation_accuracy_of_the_last_epochs_and_nan_is_worst():
+    rng = np.random.default_rng(0)
+    val = rng.uniform(size=(3, 10, 2))
+    val[2, 8, 1] = np.nan
+    metrics = {"val_acc": val, "test_acc": rng.uniform(size=(3, 10, 2))}
+    expected = [val[k, -4:].mean() for k in range(2)] + [driver.WORST_FITNESS]
+    np.testing.assert_allclose(driver.reward(metrics, 4), expected)
+    np.testing.assert_allclose(driver.reward(metrics, 4, "max")[:2], val[:2, -4:].mean(axis=1).max(axis=1))
+    np.testing.assert_allclose(driver.reward(metrics, 1)[2], val[2, -1].mean())  # NaN outside the window
+
+
+@pytest.mark.parametrize("search", ALGORITHMS)
+def test_budget_accounting_adds_up(search, tmp_path):
+    config = _config(search)
+    total = config.generations * config.population * config.epochs
+    calls, progress = [], []
+    result = driver.run_search(config, _counting(fake_evaluate, calls), tmp_path, callback=progress.append)
+    records = _history(tmp_path)
+    assert result.epochs_used == sum(r["epochs"] for r in records) == progress[-1]["epochs_used"] <= total
+    assert all(shape[0] == config.population for shape in calls)  # every call is one population of K
+    assert result.generations == len(progress) == records[-1]["generation"] + 1
+    if search == "hyperband":
+        plan = hyperband.rounds(config.epochs, config.hyperband_eta)
+        executed = [(p["candidates"], p["epochs"]) for p in progress]
+        cycle = [plan[i % len(plan)][:2] for i in range(len(executed) + 1)]  # the plan repeats
+        assert len(executed) > len(plan) and executed == cycle[:-1]
+        assert result.epochs_used + cycle[-1][0] * cycle[-1][1] > total  # the next rung would overrun
+        assert sorted(shape[1] for shape in calls) == sorted(r for n, r in executed for _ in range(-(-n // 4)))
+        assert result.best_fitness == pytest.approx(max(r["fitness"] for r in records if r["epochs"] == config.epochs))
+    else:
+        assert result.epochs_used == total and result.generations == config.generations
+        assert calls == [(config.population, config.epochs)] * config.generations
+        assert result.best_fitness == pytest.approx(max(r["fitness"] for r in records))
+
+
+def test_history_holds_every_candidate_and_the_reward_ignores_test_accuracy(tmp_path):
+    def with_a_nan(schedules, keys):
+        metrics = dict(fake_evaluate(schedules, keys))
+        metrics["val_acc"] = metrics["val_acc"].at[0, -1, 0].set(jnp.nan)
+        return metrics
+
+    config = _config("ng")
+    result = driver.run_search(config, with_a_nan, tmp_path)
+    records = _history(tmp_path)
+    assert len(records) == config.generations * config.population
+    for record in records:
+        alpha = np.array([record["alpha"][name] for name in S2E_SPACE.names])
+        np.testing.assert_allclose(alpha, S2E_SPACE.to_alpha(np.array(record["z"])), rtol=1e-5)
+        np.testing.assert_allclose(record["schedule"], s2e_schedule(alpha, config.epochs, config.min_keep), atol=1e-5)
+        assert set(record["metrics"]) == {"train_loss_last", "label_precision_last", "val_acc_last", "test_acc_last"}
+    first = [r for r in records if r["index"] == 0]
+    assert all(r["fitness"] == driver.WORST_FITNESS for r in first)  # the NaN run
+    best = max(records, key=lambda r: r["fitness"])
+    assert result.best_fitness == pytest.approx(best["fitness"])
+    np.testing.assert_allclose(result.best_alpha, [best["alpha"][n] for n in S2E_SPACE.names], rtol=1e-5)
+    np.testing.assert_allclose(result.best_schedule, best["schedule"], atol=1e-5)
+    assert best["metrics"]["test_acc_last"] != max(r["metrics"]["test_acc_last"] for r in records)
+
+
+def _assert_same_search(a, b, dir_a, dir_b):
+    assert jax.tree.structure(a.state) == jax.tree.structure(b.state)
+    for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    np.testing.assert_array_equal(a.best_alpha, b.best_alpha)
+    assert (a.best_fitness, a.generations, a.epochs_used) == (b.best_fitness, b.generations, b.epochs_used)
+    assert (dir_a / driver.HISTORY).read_text() == (dir_b / driver.HISTORY).read_text()
+
+
+@pytest.mark.parametrize("search", ALGORITHMS)
+def test_a_killed_search_resumes_to_the_same_end(search, tmp_path):
+    config = _config(search)
+    straight_calls, killed_calls, resumed_calls = [], [], []
+    straight = driver.run_search(config, _counting(fake_evaluate, straight_calls), tmp_path / "straight")
+    with pytest.raises(Interrupt):
+        driver.run_search(
+            config, _counting(fake_evaluate, killed_calls), tmp_path / "killed", callback=_interrupt_after(2)
+        )
+    # a kill between the history append and the checkpoint leaves lines of an unsaved generation behind
+    with open(tmp_path / "killed" / driver.HISTORY, "a") as f:
+        f.write(json.dumps({"generation": 2, "index": 0, "stale": True}) + "\n")
+    resumed = driver.run_search(config, _counting(fake_evaluate, resumed_calls), tmp_path / "killed")
+    _assert_same_search(straight, resumed, tmp_path / "straight", tmp_path / "killed")
+    assert killed_calls and resumed_calls and killed_calls + resumed_calls == straight_calls  # no work redone
+
+
+def test_more_generations_extend_a_finished_search_and_other_changes_are_refused(tmp_path):
+    config = _config("ng")
+    longer = driver.run_search(config.replace(generations=4), fake_evaluate, tmp_path / "four")
+    driver.run_search(config, fake_evaluate, tmp_path / "three")
+    extended = driver.run_search(config.replace(generations=4), fake_evaluate, tmp_path / "three")
+    _assert_same_search(longer, extended, tmp_path / "four", tmp_path / "three")
+    with pytest.raises(ValueError, match="noise_rate"):
+        driver.run_search(config.replace(noise_rate=0.2), fake_evaluate, tmp_path / "three")
+
+
+@pytest.mark.slow
+def test_real_training_on_digits_resumes_to_the_same_end(tmp_path):
+    from memjax.data import load_digits, make_dataset
+
+    config = Config(
+        search="ng", model="mlp", epochs=3, population=4, generations=2, reward_epochs=2, noise_rate=0.3, seed=1
+    )
+    evaluate = driver.make_evaluate(config, make_dataset(load_digits(), config))  # one compile for all runs
+    straight = driver.run_search(config, evaluate, tmp_path / "straight")
+    with pytest.raises(Interrupt):
+        driver.run_search(config, evaluate, tmp_path / "killed", callback=_interrupt_after(1))
+    resumed_calls = []
+    resumed = driver.run_search(config, _counting(evaluate, resumed_calls), tmp_path / "killed")
+    _assert_same_search(straight, resumed, tmp_path / "straight", tmp_path / "killed")
+    assert resumed_calls == [(4, 3)]  # only the second generation was trained again
+    records = _history(tmp_path / "straight")
+    assert len(records) == 8 and len({r["fitness"] for r in records}) > 1  # schedules change the outcome
+    assert all(0.0 < r["fitness"] <= 1.0 for r in records)
+    assert all(r["fitness"] == pytest.approx(np.mean(r["metrics"]["val_acc_last"]), abs=0.2) for r in records)

@@ -1,0 +1,103 @@
+"""pθ: log density, score, closed-form Fisher, against independent computations."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from memjax.search import gaussian, ng
+
+log_prob = jax.jit(gaussian.log_prob)
+score = jax.jit(gaussian.score)
+fisher = jax.jit(gaussian.fisher)
+sample = jax.jit(gaussian.sample, static_argnums=2)
+
+
+def _theta(full: bool, d: int = 3, seed: int = 0) -> gaussian.Gaussian:
+    """A non-trivial θ: random mean and scales and, in the full form, correlations."""
+    rng = np.random.default_rng(seed)
+    theta = gaussian.create(rng.normal(size=d), rng.uniform(0.5, 2.0, size=d), full=full)
+    if full:
+        rows, cols = np.tril_indices(d, -1)
+        theta = theta.replace(scale=theta.scale.at[rows, cols].set(rng.normal(size=len(rows)) * 0.7))
+    return theta
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_log_prob_matches_scipy_and_samples_have_the_covariance(full):
+    theta = _theta(full)
+    cov = np.asarray(gaussian.covariance(theta), np.float64)
+    z = sample(jax.random.key(1), theta, 100_000)
+    expected = multivariate_normal(np.asarray(theta.mean, np.float64), cov).logpdf(np.asarray(z[:50], np.float64))
+    np.testing.assert_allclose(log_prob(theta, z[:50]), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.cov(np.asarray(z), rowvar=False), cov, atol=0.05 * np.abs(cov).max())
+    assert float(log_prob(theta, z[0])) == pytest.approx(float(expected[0]), abs=1e-4)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_score_matches_finite_differences_of_log_prob(full):
+    theta = _theta(full)
+    z = sample(jax.random.key(2), theta, 4)
+    flat = np.asarray(gaussian.flatten(theta), np.float64)
+    h = 1e-2
+    numeric = np.zeros((len(z), len(flat)))
+    for i in range(len(flat)):
+        up, down = flat.copy(), flat.copy()
+        up[i] += h
+        down[i] -= h
+        f_up = log_prob(gaussian.unflatten(theta, jnp.asarray(up, jnp.float32)), z)
+        f_down = log_prob(gaussian.unflatten(theta, jnp.asarray(down, jnp.float32)), z)
+        numeric[:, i] = (np.asarray(f_up, np.float64) - np.asarray(f_down, np.float64)) / (2 * h)
+    np.testing.assert_allclose(score(theta, z), numeric, rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_fisher_matches_trace_formula_through_autodiff(full):
+    """F = J_μᵀ Σ⁻¹ J_μ + ½ tr(Σ⁻¹ ∂_iΣ Σ⁻¹ ∂_jΣ), with ∂Σ/∂θ from jax.jacfwd (independent of the closed form)."""
+    theta = _theta(full, d=4, seed=3)
+    flat = gaussian.flatten(theta)
+    d = theta.dim
+
+    def mean_and_cov(v):
+        t = gaussian.unflatten(theta, v)
+        return t.mean, gaussian.covariance(t)
+
+    @jax.jit
+    def trace_formula(v):
+        jac_mean, jac_cov = jax.jacfwd(mean_and_cov)(v)
+        precision = jnp.linalg.inv(mean_and_cov(v)[1])
+        a = jnp.einsum("ab,bcp->acp", precision, jac_cov)
+        return jac_mean.T @ precision @ jac_mean + 0.5 * jnp.einsum("abp,baq->pq", a, a)
+
+    expected = trace_formula(flat)
+    assert expected.shape == (len(flat), len(flat)) and len(flat) == (2 * d if not full else d + d * (d + 1) // 2)
+    np.testing.assert_allclose(fisher(theta), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_fisher_equals_monte_carlo_fisher_within_its_error(full):
+    theta = _theta(full)
+    n = 100_000
+    scores = np.asarray(score(theta, sample(jax.random.key(4), theta, n)), np.float64)
+    products = scores[:, :, None] * scores[:, None, :]
+    standard_error = products.std(axis=0) / np.sqrt(n)
+    mc = np.asarray(jax.jit(gaussian.fisher_mc, static_argnums=2)(theta, jax.random.key(4), n))
+    np.testing.assert_allclose(mc, products.mean(axis=0), rtol=1e-3, atol=1e-3)
+    assert np.all(np.abs(np.asarray(fisher(theta)) - mc) <= 5 * standard_error + 1e-3)
+
+
+def test_full_and_diagonal_forms_take_the_same_step_when_the_covariance_is_diagonal():
+    d, mean, sigma = 5, jnp.linspace(-1, 1, 5), jnp.linspace(0.5, 2.0, 5)
+    diag, full = gaussian.create(mean, sigma), gaussian.create(mean, sigma, full=True)
+    np.testing.assert_allclose(gaussian.covariance(diag), gaussian.covariance(full))
+    z = sample(jax.random.key(5), diag, 16)
+    fitness = -jnp.sum(z**2, axis=1)
+    step = jax.jit(ng.natural_gradient_step, static_argnums=3)
+    step_diag = step(diag, z, fitness, ng.NGConfig(damping=0.0))
+    step_full = step(full, z, fitness, ng.NGConfig(damping=0.0, full=True))
+    rows, cols = np.tril_indices(d)
+    on_diagonal = d + np.flatnonzero(rows == cols)
+    np.testing.assert_allclose(step_full[:d], step_diag[:d], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(step_full[on_diagonal], step_diag[d:], rtol=1e-4, atol=1e-5)
+    assert np.abs(np.asarray(step_full[d:][rows != cols])).max() > 1e-3  # the full form also learns correlations
