@@ -37,7 +37,8 @@ def synthetic_dataset(num_train: int, shape: tuple[int, ...], num_classes: int =
 
 
 def _timed(fn, *args, repeats: int):
-    """Best wall time over ``repeats`` calls (after the caller's warm-up)."""
+    """Best wall time over ``repeats`` calls (after the caller's warm-up): the least disturbed by other
+    processes on a shared machine."""
     best = np.inf
     for _ in range(repeats):
         start = time.perf_counter()
@@ -46,7 +47,7 @@ def _timed(fn, *args, repeats: int):
     return best
 
 
-def measure_training(config: Config, data: Dataset, population: int, repeats: int = 2) -> dict:
+def measure_training(config: Config, data: Dataset, population: int, repeats: int = 3) -> dict:
     """samples/s, compile time and achieved GFLOP/s of one (population=0) or a vmapped population of runs."""
     train = make_train(config, data)
     k = max(population, 1)
@@ -62,9 +63,7 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
     jax.block_until_ready(compiled(*args))
     seconds = _timed(compiled, *args, repeats=repeats)
     samples = k * config.epochs * train.steps_per_epoch * config.batch_size
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    flops = float(cost.get("flops", np.nan)) if cost else np.nan
+    flops = step_flops(train) * k * config.epochs * train.steps_per_epoch
     return {
         "model": config.model,
         "dtype": config.compute_dtype,
@@ -75,6 +74,17 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
         "samples_per_s_per_candidate": round(samples / seconds / k),
         "gflops": round(flops / seconds / 1e9, 1),
     }
+
+
+def step_flops(train) -> float:
+    """XLA's flop count of one training step of the pair (forward, backward, Adam). The whole run's own
+    count is unusable: XLA counts a loop body once, not once per iteration."""
+    state = train.init(jax.random.key(0))
+    idx = jnp.arange(train.config.batch_size)
+    step = jax.jit(lambda s: train._step(train.data, s, idx, jax.random.key(0), 0.7, 0))
+    cost = step.lower(state).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost.get("flops", np.nan)) if cost else np.nan
 
 
 def matmul_gflops(n: int, dtype: str, repeats: int = 5) -> float:

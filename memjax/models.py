@@ -6,10 +6,10 @@
 * ``CNN9``     Co-teaching's 9-layer CNN: BN + LeakyReLU(0.01), dropout 0.25 after each of two pools,
                global average pooling.
 
-Precision: ``dtype`` is the compute dtype (activations and matrix products, accumulated in float32 by
-XLA); parameters and BatchNorm statistics are always float32 (``param_dtype``). ``torch_init=True`` uses
-PyTorch's default initialisation (weights and biases ~ U(±1/sqrt(fan_in))) for parity with the reference
-code; otherwise Flax's defaults (LeCun-normal weights, zero biases).
+Precision: ``dtype`` is the compute dtype (activations and matrix products, accumulated in float32 via
+``memjax.precision``); parameters and BatchNorm statistics are always float32 (``param_dtype``).
+``torch_init=True`` uses PyTorch's default initialisation (weights and biases ~ U(±1/sqrt(fan_in))) for
+parity with the reference code; otherwise Flax's defaults (LeCun-normal weights, zero biases).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from memjax.precision import mixed_conv, mixed_dot_general
 
 
 def _uniform(bound: float):
@@ -34,11 +36,19 @@ class _Layers(nn.Module):
     torch_init: bool = False
 
     def dense(self, x, features: int, name: str | None = None):
-        return nn.Dense(features, dtype=self.dtype, name=name, **self._init(x.shape[-1]))(x)
+        mixed = {"dot_general": mixed_dot_general} if self._mixed else {}
+        return nn.Dense(features, dtype=self.dtype, name=name, **mixed, **self._init(x.shape[-1]))(x)
 
     def conv(self, x, features: int, kernel: int, padding="SAME"):
         fan_in = x.shape[-1] * kernel * kernel
-        return nn.Conv(features, (kernel, kernel), padding=padding, dtype=self.dtype, **self._init(fan_in))(x)
+        mixed = {"conv_general_dilated": mixed_conv} if self._mixed else {}
+        return nn.Conv(
+            features, (kernel, kernel), padding=padding, dtype=self.dtype, **mixed, **self._init(fan_in)
+        )(x)
+
+    @property
+    def _mixed(self) -> bool:
+        return jnp.dtype(self.dtype) != jnp.float32
 
     def batch_norm(self, x, train: bool):
         return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype)(x)

@@ -71,3 +71,30 @@ def test_same_seed_same_result_under_each_dtype(bf16_run):
     again, _ = train(schedule, jax.random.key(0))
     for name in metrics:
         np.testing.assert_array_equal(metrics[name], again[name])
+
+
+def test_mixed_matmul_matches_float32_product_of_rounded_operands():
+    """Forward and both gradients equal float32 math on the bfloat16-rounded operands, up to one
+    bfloat16 rounding of the result (relative 2^-8)."""
+    from memjax.precision import mixed_matmul
+
+    kx, kw, kg = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(kx, (32, 48)).astype(jnp.bfloat16)
+    w = jax.random.normal(kw, (48, 16)).astype(jnp.bfloat16)
+    g = jax.random.normal(kg, (32, 16)).astype(jnp.bfloat16)
+    xf, wf, gf = (np.asarray(a, np.float64) for a in (x, w, g))
+    out, vjp = jax.vjp(mixed_matmul, x, w)
+    dx, dw = vjp(g)
+    assert out.dtype == dx.dtype == dw.dtype == jnp.bfloat16
+    for got, expect in ((out, xf @ wf), (dx, gf @ wf.T), (dw, xf.T @ gf)):
+        np.testing.assert_allclose(np.asarray(got, np.float64), expect, rtol=2**-7, atol=1e-2)
+
+
+def test_mixed_dot_general_is_dense_compatible():
+    from memjax.precision import mixed_dot_general
+
+    x = jnp.ones((2, 3, 4), jnp.bfloat16)
+    w = jnp.ones((4, 5), jnp.bfloat16)
+    np.testing.assert_array_equal(mixed_dot_general(x, w, (((2,), (0,)), ((), ()))), jnp.full((2, 3, 5), 4.0))
+    with pytest.raises(ValueError, match="Dense"):
+        mixed_dot_general(x, w.T, (((2,), (1,)), ((), ())))
