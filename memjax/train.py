@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from memjax import selection
 from memjax.models import get_model
@@ -151,13 +152,25 @@ class Trainer:
         self._select = _select(config.method, config.init_epoch)
         self._run = jax.jit(self._train)
         self._population = jax.jit(jax.vmap(self._train, in_axes=(None, 0, 0)))
+        self._replicated = None  # the data on every device, made on the first sharded population
 
     def __call__(self, schedule, key):
         return self._run(self.data, schedule, key)
 
     def population(self, schedules, keys):
-        """``jax.vmap(train)`` as one compiled call: (K, T) schedules and (K,) keys → metrics of (K, T, 2)."""
-        return self._population(self.data, schedules, keys)
+        """``jax.vmap(train)`` as one compiled call: (K, T) schedules and (K,) keys → metrics of (K, T, 2).
+
+        With several devices (GPUs, or CPU devices from ``--xla_force_host_platform_device_count``) and K a
+        multiple of their number, the candidates are sharded over a 1-D ``population`` mesh and the data
+        replicated: each device trains K / n_devices candidates, with no communication between them."""
+        devices = jax.devices()
+        if len(devices) == 1 or len(keys) % len(devices):
+            return self._population(self.data, schedules, keys)
+        mesh = Mesh(np.array(devices), ("population",))
+        if self._replicated is None:
+            self._replicated = jax.device_put(self.data, NamedSharding(mesh, PartitionSpec()))
+        sharded = jax.device_put((schedules, keys), NamedSharding(mesh, PartitionSpec("population")))
+        return self._population(self._replicated, *sharded)
 
     # -- the pure run ------------------------------------------------------------------------------------
     def init(self, key) -> TrainState:
