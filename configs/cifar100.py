@@ -7,6 +7,7 @@ Data: tfds `cifar100` only (prepare it once with `tfds build cifar100`); Co-teac
 """
 
 from memjax.config import Config
+from memjax.configs.smoke import IMAGE_SMOKE
 
 
 def get_config(smoke: bool = False) -> Config:
@@ -23,8 +24,5 @@ def get_config(smoke: bool = False) -> Config:
         seeds=3,
     )
     if smoke:
-        config = config.replace(
-            train_subset=2000, epochs=4, decay_start=3, init_epoch=2, population=2, generations=1, seeds=1,
-            reward_epochs=2,
-        )
+        config = config.replace(**IMAGE_SMOKE)
     return config
