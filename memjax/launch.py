@@ -165,12 +165,14 @@ def run_pipeline(config: Config, mode: str, data, run_dir: Path) -> dict:
     if mode == "search":
         budget = config.generations * config.population * config.epochs
         bar = tqdm(total=budget, desc=f"search ({config.search})", unit="epoch", dynamic_ncols=True)
-        result = run_search(
-            config,
-            make_evaluate(config, data),
-            run_dir,
-            callback=lambda info: bar.update(info["epochs_used"] - bar.n),
-        )
+
+        def generation_done(info):
+            jax.effects_barrier()  # let the generation's epoch callbacks land, then resync the bar
+            bar.update(info["epochs_used"] - bar.n)  # (padded candidates also report epochs)
+            bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}")
+
+        evaluate = make_evaluate(config, data, epoch_callback=lambda epoch, metrics: bar.update(1))
+        result = run_search(config, evaluate, run_dir, callback=generation_done)
         bar.close()
         extra["search"] = {
             "generations": result.generations,

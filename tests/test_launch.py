@@ -17,7 +17,7 @@ from memjax.launch import main
 TINY = ["--smoke", "--epochs", "6", "--decay-start", "4", "--population", "2", "--seeds", "1", "--reward-epochs", "2"]
 RUN_FILES = {
     "config.json",
-    "search_history.jsonl",
+    "history.jsonl",
     "search_checkpoint.npz",
     "metrics.json",
     "epochs.csv",
@@ -44,7 +44,7 @@ def test_smoke_digits_end_to_end(tmp_path, capsys):
     search = metrics["search"]
     assert search["generations"] == 2 and search["epochs_used"] == 2 * 2 * 6
     assert len(search["best_schedule"]) == 6 and search["best_schedule"][0] == 1.0
-    history = [json.loads(line) for line in (run / "search_history.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     assert len(history) == 4 and max(h["fitness"] for h in history) == pytest.approx(search["best_fitness"])
     rows = (run / "epochs.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 1 * 6 * 2  # header + (2 schedules × 1 seed × 6 epochs × 2 networks)
@@ -56,7 +56,7 @@ def test_smoke_digits_end_to_end(tmp_path, capsys):
 def test_method_mode_runs_without_search(tmp_path):
     assert launch(tmp_path, *TINY, "--method", "standard", "--name", "std") == 0
     run = tmp_path / "runs" / "std"
-    assert not (run / "search_history.jsonl").exists()
+    assert not (run / "history.jsonl").exists()
     table = json.loads((run / "metrics.json").read_text())["test_accuracy"]
     assert list(table) == ["standard"]
 
@@ -94,8 +94,8 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     b = json.loads((tmp_path / "runs" / "killed" / "metrics.json").read_text())
     assert a["search"] == b["search"]
     assert a["test_accuracy"] == b["test_accuracy"]
-    lines_a = (tmp_path / "runs" / "full" / "search_history.jsonl").read_text().splitlines()
-    lines_b = (tmp_path / "runs" / "killed" / "search_history.jsonl").read_text().splitlines()
+    lines_a = (tmp_path / "runs" / "full" / "history.jsonl").read_text().splitlines()
+    lines_b = (tmp_path / "runs" / "killed" / "history.jsonl").read_text().splitlines()
     assert lines_a == lines_b
 
 

@@ -15,7 +15,7 @@ generation that would exceed it. A generation is one ask/tell (for Hyperband: on
 * Reward (:func:`reward`): validation accuracy averaged over the last ``config.reward_epochs`` epochs and
   over both networks (``reward_networks="mean"``) or the better one (``"max"``); never test accuracy.
   A diverged (NaN) run gets ``WORST_FITNESS``.
-* Files in ``workdir`` (optional): ``search_history.jsonl`` gets one line per candidate; after every
+* Files in ``workdir`` (optional): ``history.jsonl`` gets one line per candidate; after every
   generation ``search_checkpoint.npz`` (state leaves, PRNG key, generation, epochs used, config) is replaced
   atomically. A run that finds a checkpoint resumes from it and ends exactly as an uninterrupted one.
 """
@@ -40,7 +40,7 @@ from memjax.search import bo, hyperband, ng, random_search
 ALGORITHMS = {"ng": ng, "random": random_search, "hyperband": hyperband, "bo": bo}
 # ask/tell of the jittable algorithms, compiled once per process; the others run host-side (rungs, optuna)
 _JITTED = {name: (jax.jit(ALGORITHMS[name].ask), jax.jit(ALGORITHMS[name].tell)) for name in ("ng", "random")}
-HISTORY = "search_history.jsonl"
+HISTORY = "history.jsonl"
 CHECKPOINT = "search_checkpoint.npz"
 WORST_FITNESS = 0.0  # the lowest possible accuracy
 EvaluateFn = Callable[[jax.Array, jax.Array], dict[str, Any]]
@@ -71,9 +71,10 @@ def algorithm_config(config: Config):
     raise ValueError(f"unknown search {config.search!r}: use one of {', '.join(ALGORITHMS)}")
 
 
-def make_evaluate(config: Config, data) -> EvaluateFn:
+def make_evaluate(config: Config, data, epoch_callback: Callable | None = None) -> EvaluateFn:
     """``evaluate(schedules, keys) -> metrics`` on real training; one compiled trainer per epoch count E
-    (``config.epochs = E``: the lr decay starts at ``config.decay_start`` and ends at E)."""
+    (``config.epochs = E``: the lr decay starts at ``config.decay_start`` and ends at E).
+    ``epoch_callback(epoch, metrics)`` is the trainer's host callback (once per candidate and epoch)."""
     from memjax.train import make_train
 
     trainers = {}
@@ -81,7 +82,7 @@ def make_evaluate(config: Config, data) -> EvaluateFn:
     def evaluate(schedules, keys):
         epochs = schedules.shape[1]
         if epochs not in trainers:
-            trainers[epochs] = make_train(config.replace(epochs=epochs), data)
+            trainers[epochs] = make_train(config.replace(epochs=epochs), data, epoch_callback)
         return trainers[epochs].population(schedules, keys)[0]
 
     return evaluate
