@@ -24,6 +24,7 @@ class Config:
     model: str = "mlp"  # mlp | cnn_small | cnn | cnn9
     torch_init: bool = False  # PyTorch default initialisation, for parity with the reference code
     compute_dtype: str = "float32"  # float32 | bfloat16 (parameters and optimiser state stay float32)
+    conv_impl: str = "auto"  # auto | xla | gemm: convolutions as lax convs or one matmul (auto: gemm on CPU)
     epochs: int = 200
     batch_size: int = 128
     lr: float = 1e-3
@@ -66,6 +67,7 @@ class Config:
             "model": tuple(MODELS),
             "search": tuple(ALGORITHMS),
             "compute_dtype": ("float32", "bfloat16"),
+            "conv_impl": ("auto", "xla", "gemm"),
             "reward_networks": ("mean", "max"),
             "bo_sampler": ("tpe", "gp"),
         }

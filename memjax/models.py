@@ -21,7 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax.precision import mixed_conv, mixed_dot_general
+from memjax import conv
+from memjax.conv import make_gemm_conv
+from memjax.precision import mixed_conv, mixed_dot_general, mixed_matmul
 
 
 def _uniform(bound: float):
@@ -34,6 +36,7 @@ class _Layers(nn.Module):
     num_classes: int = 10
     dtype: jnp.dtype = jnp.float32
     torch_init: bool = False
+    conv_impl: str = "xla"  # "xla" (lax.conv_general_dilated) or "gemm" (memjax.conv, fast on CPU)
 
     def dense(self, x, features: int, name: str | None = None):
         mixed = {"dot_general": mixed_dot_general} if self._mixed else {}
@@ -41,9 +44,12 @@ class _Layers(nn.Module):
 
     def conv(self, x, features: int, kernel: int, padding="SAME"):
         fan_in = x.shape[-1] * kernel * kernel
-        mixed = {"conv_general_dilated": mixed_conv} if self._mixed else {}
+        if self.conv_impl == "gemm":
+            impl = {"conv_general_dilated": make_gemm_conv(mixed_matmul if self._mixed else jnp.matmul)}
+        else:
+            impl = {"conv_general_dilated": mixed_conv} if self._mixed else {}
         return nn.Conv(
-            features, (kernel, kernel), padding=padding, dtype=self.dtype, **mixed, **self._init(fan_in)
+            features, (kernel, kernel), padding=padding, dtype=self.dtype, **impl, **self._init(fan_in)
         )(x)
 
     @property
@@ -124,14 +130,18 @@ class CNN9(_Layers):
 MODELS = {"mlp": MLP, "cnn_small": CNNSmall, "cnn": CNN, "cnn9": CNN9}
 
 
-def get_model(name: str, num_classes: int, input_shape=None, dtype=jnp.float32, torch_init=False) -> nn.Module:
+def get_model(
+    name: str, num_classes: int, input_shape=None, dtype=jnp.float32, torch_init=False, conv_impl: str = "auto"
+) -> nn.Module:
     """The module called ``name`` (one of ``MODELS``). ``input_shape`` (H, W, C) is checked where the
-    architecture needs a minimum size."""
+    architecture needs a minimum size; ``conv_impl="auto"`` is resolved by :func:`memjax.conv.resolve`."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: use one of {', '.join(MODELS)}")
     if input_shape is not None and name in ("cnn_small", "cnn9") and min(input_shape[:2]) < 28:
         raise ValueError(f"model {name!r} needs images of at least 28×28, got {tuple(input_shape)}")
-    return MODELS[name](num_classes=num_classes, dtype=jnp.dtype(dtype), torch_init=torch_init)
+    return MODELS[name](
+        num_classes=num_classes, dtype=jnp.dtype(dtype), torch_init=torch_init, conv_impl=conv.resolve(conv_impl)
+    )
 
 
 def init_variables(model: nn.Module, key, input_shape):

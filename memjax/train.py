@@ -144,7 +144,7 @@ class Trainer:
         self.steps_per_epoch = n_train // config.batch_size  # drop_last
         self.input_shape = data.input_shape
         self.model = get_model(
-            config.model, data.num_classes, data.input_shape, config.compute_dtype, config.torch_init
+            config.model, data.num_classes, data.input_shape, config.compute_dtype, config.torch_init, config.conv_impl
         )
         self.tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.lr, b1=0.9, b2=0.999, eps=1e-8)
         self.data = device_data(data, config.eval_batch_size)
