@@ -1,10 +1,10 @@
 """scikit-learn's embedded 8×8 digits, 50% symmetric noise, MLP pair, S2E search with NG.
 
-    python -m memjax.launch                        # this preset, end to end (~4 min on a 2-core CPU)
-    python -m memjax.launch --smoke                # ~1 min
+    python -m memjax.launch                        # this preset, end to end (~40 s on a 2-core CPU)
+    python -m memjax.launch --smoke                # ~20 s
 
-Expected (2-core CPU, seed 0): see README "Results"; the searched R(t) should match or beat Co-teaching's
-default schedule on test accuracy, both far above Standard training's final accuracy.
+Expected (2-core CPU, seed 0, measured): final test accuracy over 3 seeds, searched R(t) 93.97 ± 0.26
+against Co-teaching's R(t) 92.58 ± 0.59 (smoke: 91.5 vs 93.5 — two generations find little).
 """
 
 from memjax.config import Config

@@ -160,3 +160,13 @@ def test_presets_and_smoke_variants_are_valid():
         for smoke in (False, True):
             config = get_config(name, smoke).validate()
             assert config.dataset == name
+
+
+@pytest.mark.parametrize("search", ["random", "hyperband", "bo"])
+def test_every_search_algorithm_runs_from_the_cli(tmp_path, search):
+    assert launch(tmp_path, *TINY, "--search", search, "--name", search) == 0
+    metrics = json.loads((tmp_path / "runs" / search / "metrics.json").read_text())
+    budget = 2 * 2 * 6  # generations × population × epochs
+    assert 0 < metrics["search"]["epochs_used"] <= budget
+    history = (tmp_path / "runs" / search / "history.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["epochs"] for line in history) == metrics["search"]["epochs_used"]
