@@ -9,44 +9,49 @@ import dataclasses
 import json
 
 
+def _field(default, help: str):
+    """A config field with its one-line help (shown by ``python -m memjax.launch --help``)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     # data and noise
-    dataset: str = "digits"  # digits | mnist | cifar10 | cifar100 | cifar10_n | cifar100_n | npz:PATH
-    data_dir: str | None = None  # tfds data_dir or the shared .npz folder (default: $MEMJAX_DATA_DIR)
-    noise: str = "symmetric"  # symmetric | pair
-    noise_rate: float = 0.5
-    noise_seed: int = 1  # RandomState seed of the reference corruption procedure
-    val_fraction: float = 0.1  # stratified validation split carved from the training set
-    clean_val: bool = False  # keep validation labels clean (the paper's protocol) instead of noisy
-    train_subset: int = 0  # use only this many training samples (0 = all), for quick runs
+    dataset: str = _field("digits", "digits | mnist | cifar10 | cifar100 | cifar10_n | cifar100_n | npz:PATH")
+    data_dir: str | None = _field(None, "tfds data_dir or the shared .npz folder (default: $MEMJAX_DATA_DIR)")
+    noise: str = _field("symmetric", "symmetric | pair")
+    noise_rate: float = _field(0.5, "share of training labels flipped by the transition matrix, in [0, 1)")
+    noise_seed: int = _field(1, "RandomState seed of the reference corruption procedure")
+    val_fraction: float = _field(0.1, "stratified validation split carved from the training set")
+    clean_val: bool = _field(False, "keep validation labels clean (the paper's protocol) instead of noisy")
+    train_subset: int = _field(0, "use only this many training samples (0 = all), for quick runs")
     # network and optimiser (DESIGN.md §3 protocol)
-    model: str = "mlp"  # mlp | cnn_small | cnn | cnn9
-    torch_init: bool = False  # PyTorch default initialisation, for parity with the reference code
-    compute_dtype: str = "float32"  # float32 | bfloat16 (parameters and optimiser state stay float32)
-    conv_impl: str = "auto"  # auto | xla | gemm: convolutions as lax convs or one matmul (auto: gemm on CPU)
-    epochs: int = 200
-    batch_size: int = 128
-    lr: float = 1e-3
-    decay_start: int = 80  # lr decays linearly to 0 and Adam β1 drops 0.9 → 0.1 from this epoch
-    eval_batch_size: int = 1000
+    model: str = _field("mlp", "mlp | cnn_small | cnn | cnn9")
+    torch_init: bool = _field(False, "PyTorch default initialisation, for parity with the reference code")
+    compute_dtype: str = _field("float32", "float32 | bfloat16 (parameters and optimiser state stay float32)")
+    conv_impl: str = _field("auto", "auto | xla | gemm: convolutions as lax convs or one matmul (auto: gemm on CPU)")
+    epochs: int = _field(200, "training epochs T of every run")
+    batch_size: int = _field(128, "mini-batch size B (the last partial batch is dropped)")
+    lr: float = _field(1e-3, "Adam learning rate before the decay")
+    decay_start: int = _field(80, "lr decays linearly to 0 and Adam β1 drops 0.9 → 0.1 from this epoch")
+    eval_batch_size: int = _field(1000, "batch size of validation/test evaluation")
     # sample selection
-    method: str = "coteaching"  # standard | coteaching | coteaching_plus | selfteach
-    init_epoch: int = 20  # Co-teaching+: epochs of plain Co-teaching before the disagreement rule
-    min_keep: float = 0.01  # R(t) is clipped to [min_keep, 1]
-    tk: int = 10  # Co-teaching's schedule: full forget rate reached after tk epochs
-    c: float = 1.0  # Co-teaching's schedule exponent
+    method: str = _field("coteaching", "standard | coteaching | coteaching_plus | selfteach")
+    init_epoch: int = _field(20, "Co-teaching+: epochs of plain Co-teaching before the disagreement rule")
+    min_keep: float = _field(0.01, "R(t) is clipped to [min_keep, 1]")
+    tk: int = _field(10, "Co-teaching's schedule: full forget rate reached after tk epochs")
+    c: float = _field(1.0, "Co-teaching's schedule exponent")
     # S2E search
-    search: str = "ng"  # ng | random | hyperband | bo
-    population: int = 8  # candidates trained at once in one vmapped program
-    generations: int = 10
-    ng_step: float = 0.5  # ρ, natural-gradient step size
-    reward_epochs: int = 5  # reward = validation accuracy averaged over the last epochs
-    reward_networks: str = "mean"  # mean | max: combine the two networks' validation accuracies
-    hyperband_eta: int = 3  # Hyperband's halving rate η
-    bo_sampler: str = "tpe"  # tpe | gp (optuna sampler of the bo search)
-    seeds: int = 3  # retraining seeds for the final R(t)
-    seed: int = 0
+    search: str = _field("ng", "ng | random | hyperband | bo")
+    population: int = _field(8, "candidates trained at once in one vmapped program")
+    generations: int = _field(10, "search generations (the epoch budget is generations × population × epochs)")
+    ng_step: float = _field(0.5, "ρ, natural-gradient step size")
+    reward_epochs: int = _field(5, "reward = validation accuracy averaged over the last epochs")
+    reward_networks: str = _field("mean", "mean | max: combine the two networks' validation accuracies")
+    hyperband_eta: int = _field(3, "Hyperband's halving rate η")
+    bo_sampler: str = _field("tpe", "tpe | gp (optuna sampler of the bo search)")
+    seeds: int = _field(3, "retraining seeds for the final R(t)")
+    seed: int = _field(0, "seed of the search, the retraining keys and the validation split")
 
     def replace(self, **changes) -> Config:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR with its saved config")
     run.add_argument("--download", action="store_true", help="let tfds download data (needs internet)")
-    fields = parser.add_argument_group("config fields (memjax.config.Config)")
+    fields = parser.add_argument_group("config fields (memjax.config.Config; the preset sets the defaults)")
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
         fields.add_argument(
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             type=lambda text, f=field: _parse_value(f, text),
             metavar=type(field.default).__name__.upper() if field.default is not None else "STR",
-            help=f"default {field.default!r}" if field.name != "method" else "run this method, no search",
+            help=field.metadata["help"] + (" (given: run this method, no search)" if field.name == "method" else ""),
         )
     return parser
 
