@@ -56,7 +56,6 @@ HUMAN_LABELS = {  # tfds feature holding each kind of human label, the default k
     },
     "cifar100_n": {"noisy": "noise_label"},
 }
-DATASETS = ("digits", *TFDS_DATASETS)  # plus "tfds:NAME" and "npz:PATH"
 _DATASET_HELP = "digits, mnist, cifar10, cifar100, cifar10_n[:worse|aggre|random1..3], cifar100_n, tfds:NAME, npz:PATH"
 
 

@@ -46,7 +46,9 @@ mixed_matmul.defvjp(_forward, _backward)
 
 
 def mixed_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
-    """A ``flax.linen.Dense`` ``dot_general``: (..., K) · (K, N) through :func:`mixed_matmul`."""
+    """A ``flax.linen.Dense`` ``dot_general``: (..., K) · (K, N) through :func:`mixed_matmul` (which fixes
+    its own precision and float32 accumulation, so the last two arguments are ignored)."""
+    del precision, preferred_element_type
     (lhs_contract, rhs_contract), (lhs_batch, rhs_batch) = dimension_numbers
     if tuple(lhs_contract) != (lhs.ndim - 1,) or tuple(rhs_contract) != (0,) or lhs_batch or rhs_batch:
         raise ValueError(f"mixed_dot_general supports Dense's (..., K)·(K, N) only, got {dimension_numbers}")
