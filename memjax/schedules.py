@@ -49,6 +49,11 @@ class SearchSpace(NamedTuple):
         u = jnp.clip(u, eps, 1.0 - eps)
         return jnp.log(u) - jnp.log1p(-u)
 
+    def contains(self, alpha) -> bool:
+        """Whether every α (..., d) lies in the closed box."""
+        alpha = np.asarray(alpha)
+        return bool(np.all((alpha >= self.lower) & (alpha <= self.upper)))
+
 
 
 _S2E = (
