@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     fields = parser.add_argument_group("config fields (memjax.config.Config; the preset sets the defaults)")
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
+        switch = {"nargs": "?", "const": True} if isinstance(field.default, bool) else {}  # --clean-val alone = true
         fields.add_argument(
             flag,
             dest=field.name,
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
             type=lambda text, f=field: _parse_value(f, text),
             metavar=type(field.default).__name__.upper() if field.default is not None else "STR",
             help=field.metadata["help"] + (" (given: run this method, no search)" if field.name == "method" else ""),
+            **switch,
         )
     return parser
 

@@ -170,3 +170,15 @@ def test_every_search_algorithm_runs_from_the_cli(tmp_path, search):
     assert 0 < metrics["search"]["epochs_used"] <= budget
     history = (tmp_path / "runs" / search / "history.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["epochs"] for line in history) == metrics["search"]["epochs_used"]
+
+
+def test_flags_override_preset_fields():
+    from memjax.launch import build_parser, resolve_config
+
+    parse = build_parser().parse_args
+    config, mode = resolve_config(parse(["--dataset", "mnist", "--smoke", "--clean-val", "--epochs", "3"]))
+    assert (config.dataset, config.clean_val, config.epochs, config.train_subset) == ("mnist", True, 3, 4000)
+    assert mode == "search"
+    config, mode = resolve_config(parse(["--clean-val", "false", "--method", "standard", "--noise-rate", "0.2"]))
+    assert (config.clean_val, config.method, config.noise_rate, config.batch_size) == (False, "standard", 0.2, 32)
+    assert mode == "method"  # digits preset (batch 32), one method, no search
