@@ -232,7 +232,12 @@ def main(argv=None) -> int:
         f"(realised {data.actual_noise_rate:.3f}), {mode}: {config.method if mode == 'method' else config.search}"
         f", on {jax.default_backend()} → {run_dir}"
     )
-    print_summary(run_pipeline(config, mode, data, run_dir), run_dir)
+    try:
+        result = run_pipeline(config, mode, data, run_dir)
+    except KeyboardInterrupt:
+        print(f"\nmemjax: interrupted; continue with: python -m memjax.launch --resume {run_dir}", file=sys.stderr)
+        return 130
+    print_summary(result, run_dir)
     return 0
 
 
