@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from memjax.search.driver import write_atomic  # noqa: E402
 from memjax.train import METRICS  # noqa: E402
 
 
@@ -125,6 +126,5 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    tmp.replace(path)
+    """``payload`` as indented JSON, written atomically."""
+    write_atomic(path, lambda f: f.write(json.dumps(payload, indent=2, sort_keys=True).encode()))

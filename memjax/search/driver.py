@@ -143,7 +143,8 @@ def _append(path: Path, lines: list[str]) -> None:
         f.write("".join(line + "\n" for line in lines))
 
 
-def _write_atomic(path: Path, write: Callable) -> None:
+def write_atomic(path: Path, write: Callable) -> None:
+    """Write ``path`` via ``write(binary_file)`` into a temporary file that then replaces it (never half-written)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         write(f)
@@ -156,7 +157,7 @@ def save_checkpoint(path: Path, state, key, generations: int, epochs_used: int, 
     """State leaves + PRNG key + counters + config, written to a temporary file and renamed over ``path``."""
     leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
     meta = {"key": np.asarray(jax.random.key_data(key)), "generations": generations, "epochs_used": epochs_used}
-    _write_atomic(path, lambda f: np.savez(f, config=np.array(config.to_json()), **meta, **leaves))
+    write_atomic(path, lambda f: np.savez(f, config=np.array(config.to_json()), **meta, **leaves))
 
 
 def load_checkpoint(path: Path, like_state, config: Config):
@@ -178,7 +179,7 @@ def _trim_history(path: Path, generations: int) -> None:
     """Drop history lines of generations after the checkpoint (written before a kill, not checkpointed)."""
     if path.exists():
         kept = [line for line in path.read_text().splitlines() if json.loads(line)["generation"] < generations]
-        _write_atomic(path, lambda f: f.write("".join(line + "\n" for line in kept).encode()))
+        write_atomic(path, lambda f: f.write("".join(line + "\n" for line in kept).encode()))
 
 
 def run_search(
