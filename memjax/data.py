@@ -466,10 +466,10 @@ def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_clas
     ``config.noise_rate`` drawn with the reference procedure (seed ``config.noise_seed``) over the whole
     (subset) training set in order. The validation split is stratified by the noisy labels and seeded by
     ``config.seed``; its labels are noisy unless ``config.clean_val``. The test set is never corrupted."""
-    if not 0.0 <= config.val_fraction < 1.0:
-        raise DataError(f"val_fraction={config.val_fraction!r} is outside [0, 1): use e.g. 0.1")
-    if config.train_subset < 0:
-        raise DataError(f"train_subset={config.train_subset!r} is negative: use 0 (all) or a sample count")
+    try:
+        config.validate("data")
+    except ValueError as err:
+        raise DataError(str(err)) from None
     images, clean = arrays["train_images"], np.asarray(arrays["train_labels"]).astype(np.int32)
     given = np.asarray(arrays[NOISY_KEY]).astype(np.int32) if NOISY_KEY in arrays else None
     if images.ndim == 3:

@@ -19,23 +19,24 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 from tqdm.auto import tqdm
 
 from memjax import data as data_lib
-from memjax import report
+from memjax import io, methods, models, noise, pipeline, search
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
-from memjax.schedules import S2E_SPACE, coteaching_schedule
-from memjax.search.driver import HISTORY, make_evaluate, run_search
-from memjax.train import make_train
 
-SEARCH_LABEL, BASELINE_LABEL = "S2E (searched R(t))", "Co-teaching R(t)"
+CHOICES = {  # --help lists each name field's choices from the registry that owns it
+    "method": methods.METHODS,
+    "search": search.ALGORITHMS,
+    "model": models.MODELS,
+    "noise": noise.NOISE_KINDS,
+}
 
 
 class UsageError(ValueError):
@@ -56,6 +57,13 @@ def _parse_value(field: dataclasses.Field, text: str):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of argparse's usage block
         self.exit(2, f"memjax: error: {message} (see --help)\n")
+
+
+def _help(field: dataclasses.Field) -> str:
+    text = field.metadata["help"]
+    if field.name in CHOICES:
+        text = f"{' | '.join(CHOICES[field.name])}: {text}"
+    return text + (" (given: run this method, no search)" if field.name == "method" else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             type=lambda text, f=field: _parse_value(f, text),
             metavar=type(field.default).__name__.upper() if field.default is not None else "STR",
-            help=field.metadata["help"] + (" (given: run this method, no search)" if field.name == "method" else ""),
+            help=_help(field),
             **switch,
         )
     return parser
@@ -99,8 +107,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
     """(config, mode) from the preset and the flags; mode is "search" or "method"."""
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
     preset = args.preset or preset_for(overrides.get("dataset", "digits"))
-    config = get_config(preset, args.smoke).replace(**overrides)
-    config.validate()
+    config = pipeline.check(get_config(preset, args.smoke).replace(**overrides))
     return config, ("method" if "method" in overrides else "search")
 
 
@@ -117,9 +124,14 @@ def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
 
 
 def _check_writable(run_dir: Path) -> None:
-    parent = next((p for p in [run_dir, *run_dir.parents] if p.exists()), Path("."))
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"run folder {run_dir} is not writable ({parent} denies writing): pass --runs-dir")
+    """The run folder can be created: its nearest existing ancestor is a folder we can write a file in."""
+    parent = next(p for p in [run_dir, *run_dir.parents] if p.exists())
+    if not parent.is_dir():
+        raise UsageError(f"run folder {run_dir} cannot be created: {parent} is a file; pass another --runs-dir")
+    try:
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as err:
+        raise UsageError(f"run folder {run_dir} is not writable ({parent}: {err.strerror}): pass --runs-dir") from None
 
 
 def _resume_config(args: argparse.Namespace) -> tuple[Config, str]:
@@ -127,82 +139,11 @@ def _resume_config(args: argparse.Namespace) -> tuple[Config, str]:
     if not path.is_file():
         raise UsageError(f"--resume {args.resume}: no config.json there (not a memjax run folder)")
     saved = json.loads(path.read_text())
-    return Config().replace(**saved["config"]), saved["mode"]
+    return pipeline.check(Config().replace(**saved["config"])), saved["mode"]
 
 
-def default_schedule(config: Config) -> jax.Array:
-    """Co-teaching's R(t) with τ = the noise rate (Standard training keeps everything)."""
-    if config.method == "standard":
-        return jnp.ones(config.epochs)
-    return coteaching_schedule(config.epochs, config.noise_rate, config.tk, config.c)
-
-
-def retrain(config: Config, data, schedules: dict[str, np.ndarray], progress) -> list[dict]:
-    """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call; runs as report dicts."""
-    train = make_train(config, data, callback=progress)
-    labels = [label for label in schedules for _ in range(config.seeds)]
-    seeds = [s for _ in schedules for s in range(config.seeds)]
-    stacked = jnp.stack([schedules[label] for label in labels])
-    keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
-    metrics = jax.device_get(train.population(stacked, keys)[0])
-    return [
-        {
-            "label": label,
-            "seed": seed,
-            "schedule": np.asarray(stacked[i]),
-            "metrics": {k: np.asarray(v[i]) for k, v in metrics.items()},
-        }
-        for i, (label, seed) in enumerate(zip(labels, seeds, strict=True))
-    ]
-
-
-def _epoch_bar(total: int, desc: str):
-    bar = tqdm(total=total, desc=desc, unit="epoch", leave=False, dynamic_ncols=True)
-    return bar, (lambda epoch, metrics: bar.update(1))
-
-
-def run_pipeline(config: Config, mode: str, data, run_dir: Path) -> dict:
-    """Search (mode "search") or a fixed method (mode "method"), then retrain and report into ``run_dir``."""
-    extra = {"mode": mode, "actual_noise_rate": data.actual_noise_rate}
-    if mode == "search":
-        budget = config.generations * config.population * config.epochs
-        bar = tqdm(total=budget, desc=f"search ({config.search})", unit="epoch", dynamic_ncols=True)
-
-        def generation_done(info):
-            jax.effects_barrier()  # let the generation's epoch callbacks land, then resync the bar
-            bar.update(info["epochs_used"] - bar.n)  # (padded candidates also report epochs)
-            bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}")
-
-        evaluate = make_evaluate(config, data, epoch_callback=lambda epoch, metrics: bar.update(1))
-        result = run_search(config, evaluate, run_dir, callback=generation_done)
-        bar.close()
-        extra["search"] = {
-            "generations": result.generations,
-            "epochs_used": result.epochs_used,
-            "best_fitness": result.best_fitness,
-            "best_alpha": dict(zip(S2E_SPACE.names, result.best_alpha.tolist(), strict=True)),
-            "best_schedule": result.best_schedule.tolist(),
-        }
-        schedules = {SEARCH_LABEL: result.best_schedule, BASELINE_LABEL: np.asarray(default_schedule(config))}
-    else:
-        schedules = {config.method: np.asarray(default_schedule(config))}
-    bar, progress = _epoch_bar(len(schedules) * config.seeds * config.epochs, "retrain")
-    runs = retrain(config, data, schedules, progress)
-    bar.close()
-    table = report.accuracy_table(runs)
-    write_outputs(run_dir, config, runs, table, schedules, extra)
-    return {"table": table, **extra}
-
-
-def write_outputs(run_dir: Path, config: Config, runs, table, schedules, extra) -> None:
-    report.write_epochs_csv(run_dir / "epochs.csv", runs)
-    report.plot_test_accuracy(run_dir / "test_accuracy.png", runs)
-    report.plot_schedules(run_dir / "schedule.png", schedules)
-    if extra["mode"] == "search":
-        history = [json.loads(line) for line in (run_dir / HISTORY).read_text().splitlines()]
-        report.plot_search_progress(run_dir / "search_progress.png", history)
-    report.write_json(run_dir / "metrics.json", {"test_accuracy": table, **extra})
-    (run_dir / "summary.md").write_text(report.summary_markdown(config, table, extra))
+def _bar(total: int, desc: str):
+    return tqdm(total=total, desc=desc, unit="epoch", leave=desc != "retrain", dynamic_ncols=True)
 
 
 def print_summary(result: dict, run_dir: Path) -> None:
@@ -222,7 +163,7 @@ def main(argv=None) -> int:
         _check_writable(run_dir)
         data = data_lib.load(config, download=args.download)
         run_dir.mkdir(parents=True, exist_ok=True)
-        report.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
+        io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
     except (ValueError, OSError) as error:
         print(f"memjax: error: {error}", file=sys.stderr)
         return 2
@@ -233,7 +174,7 @@ def main(argv=None) -> int:
         f", on {jax.default_backend()} → {run_dir}"
     )
     try:
-        result = run_pipeline(config, mode, data, run_dir)
+        result = pipeline.run(config, mode, data, run_dir, progress=_bar)
     except KeyboardInterrupt:
         print(f"\nmemjax: interrupted; continue with: python -m memjax.launch --resume {run_dir}", file=sys.stderr)
         return 130

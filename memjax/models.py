@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import conv
+from memjax import conv, precision
 from memjax.conv import make_gemm_conv
 from memjax.precision import mixed_conv, mixed_dot_general, mixed_matmul
 
@@ -48,9 +48,7 @@ class _Layers(nn.Module):
             impl = {"conv_general_dilated": make_gemm_conv(mixed_matmul if self._mixed else jnp.matmul)}
         else:
             impl = {"conv_general_dilated": mixed_conv} if self._mixed else {}
-        return nn.Conv(
-            features, (kernel, kernel), padding=padding, dtype=self.dtype, **impl, **self._init(fan_in)
-        )(x)
+        return nn.Conv(features, (kernel, kernel), padding=padding, dtype=self.dtype, **impl, **self._init(fan_in))(x)
 
     @property
     def _mixed(self) -> bool:
@@ -140,7 +138,10 @@ def get_model(
     if input_shape is not None and name in ("cnn_small", "cnn9") and min(input_shape[:2]) < 28:
         raise ValueError(f"model {name!r} needs images of at least 28×28, got {tuple(input_shape)}")
     return MODELS[name](
-        num_classes=num_classes, dtype=jnp.dtype(dtype), torch_init=torch_init, conv_impl=conv.resolve(conv_impl)
+        num_classes=num_classes,
+        dtype=precision.compute_dtype(dtype),
+        torch_init=torch_init,
+        conv_impl=conv.resolve(conv_impl),
     )
 
 

@@ -17,10 +17,16 @@ import numpy as np
 NOISE_KINDS = ("symmetric", "pair")
 
 
-def transition_matrix(kind: str, num_classes: int, rate: float) -> np.ndarray:
-    """The (C, C) float64 transition matrix of ``kind`` noise at ``rate`` (see the module docstring)."""
+def check_kind(kind: str) -> str:
+    """``kind`` if it is a known noise kind; a one-line error naming the choices otherwise."""
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind {kind!r}: use one of {', '.join(NOISE_KINDS)}")
+    return kind
+
+
+def transition_matrix(kind: str, num_classes: int, rate: float) -> np.ndarray:
+    """The (C, C) float64 transition matrix of ``kind`` noise at ``rate`` (see the module docstring)."""
+    check_kind(kind)
     if int(num_classes) != num_classes or num_classes < 2:
         raise ValueError(f"num_classes={num_classes!r}: noise needs at least 2 classes")
     if not 0.0 <= rate < 1.0:

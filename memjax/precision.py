@@ -18,6 +18,15 @@ import jax.numpy as jnp
 from jax import lax
 
 _CONTRACT_LAST_FIRST = (((1,), (0,)), ((), ()))
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def compute_dtype(name) -> jnp.dtype:
+    """The dtype of ``Config.compute_dtype`` ``name`` (a name or a dtype); a one-line error for any other."""
+    name = name if isinstance(name, str) else jnp.dtype(name).name
+    if name not in COMPUTE_DTYPES:
+        raise ValueError(f"unknown compute_dtype {name!r}: use one of {', '.join(COMPUTE_DTYPES)}")
+    return jnp.dtype(name)
 
 
 def _dot(a, b, dims):

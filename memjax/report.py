@@ -1,27 +1,23 @@
 """Run-folder outputs: the per-epoch CSV, PNG figures, ``metrics.json`` and ``summary.md``.
 
 A *run* here is one retraining of the network pair: ``{"label", "seed", "schedule" (T,), "metrics"
-{name: (T, 2)}}``. Plots use matplotlib's Agg backend (no display needed).
+{name: (T, N)}}``. Figures are built with matplotlib's object API (``matplotlib.figure.Figure``), which
+renders to files without choosing a backend, so importing this module changes nothing for its importer.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from memjax.search.driver import write_atomic  # noqa: E402
-from memjax.train import METRICS  # noqa: E402
+from memjax.train import METRICS
 
 
 def final_accuracy(run: dict) -> float:
-    """Test accuracy at the last epoch, averaged over the two networks."""
+    """Test accuracy at the last epoch, averaged over the networks."""
     return float(np.mean(run["metrics"]["test_acc"][-1]))
 
 
@@ -42,20 +38,29 @@ def write_epochs_csv(path: Path, runs: list[dict]) -> None:
         for run in runs:
             m = run["metrics"]
             for t, keep in enumerate(run["schedule"]):
-                for net in range(2):
+                for net in range(m["test_acc"].shape[-1]):
                     row = [f"{float(m[name][t, net]):.6g}" for name in METRICS]
                     writer.writerow([run["label"], run["seed"], t + 1, net, f"{float(keep):.6g}", *row])
 
 
+def figure(ncols: int = 1, size: tuple[float, float] = (6.4, 4.0), **subplots):
+    """(figure, axes) of a new off-screen figure with ``ncols`` panels side by side."""
+    fig = Figure(figsize=size, dpi=110)
+    return fig, fig.subplots(1, ncols, **subplots)
+
+
+def save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def _figure(path: Path, title: str, xlabel: str, ylabel: str, draw) -> None:
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    fig, ax = figure()
     draw(ax)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_test_accuracy(path: Path, runs: list[dict]) -> None:
@@ -123,8 +128,3 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     if "search" in extra:
         lines += ["", "![search progress](search_progress.png)"]
     return "\n".join(lines) + "\n"
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """``payload`` as indented JSON, written atomically."""
-    write_atomic(path, lambda f: f.write(json.dumps(payload, indent=2, sort_keys=True).encode()))

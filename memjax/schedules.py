@@ -55,7 +55,6 @@ class SearchSpace(NamedTuple):
         return bool(np.all((alpha >= self.lower) & (alpha <= self.upper)))
 
 
-
 _S2E = (
     ("p0", "weight of the exponential decay term in D", 0.0, 1.0),
     ("p1", "exponent a of s in exp(-b s^a)", 0.0, 1.0),
@@ -92,9 +91,7 @@ def _s2e_terms(alpha, s, num_epochs):
     num, den = jnp.log1p(p[8]), jnp.log1p(p[8] + p[9] * s)
     log_term = jnp.where(p[9] * s > 0, num / jnp.where(den > 0, den, 1.0), 1.0)
     decrease = p[0] * exp_term + (1 - p[0]) * (p[7] * power_term + (1 - p[7]) * log_term)
-    increase = p[6] * _pow0(s / big_t, p[5]) + p[10] * jnp.log1p(_pow0(s, p[11])) / jnp.log1p(
-        jnp.power(big_t, p[11])
-    )
+    increase = p[6] * _pow0(s / big_t, p[5]) + p[10] * jnp.log1p(_pow0(s, p[11])) / jnp.log1p(jnp.power(big_t, p[11]))
     return decrease + increase
 
 

@@ -1,58 +1,57 @@
-"""The training engine: one jit-compiled pure function trains a network pair under any keep schedule R(t).
+"""The training engine: one jit-compiled pure function trains a method's networks under any keep schedule R(t).
 
 ``train = make_train(config, data)`` fixes everything static (architecture, epochs, batch size, method);
-``train(schedule, key)`` is then a pure function of the traced (T,) keep schedule and a PRNG key::
+``train(schedule, key)`` is then a pure function of the traced keep schedule and a PRNG key::
 
     metrics, state = train(s2e_schedule(alpha, T), key)                # one run
     metrics, state = jax.vmap(train)(schedules, keys)                   # K candidates in one program
-    metrics, state = train.population(schedules, keys)                  # the same, jitted as one call
+    metrics, state = train.population(schedules, keys)                  # the same, jitted and sharded
 
-Epochs and mini-batches are nested ``lax.scan``s; the dataset sits on the device as uint8 and every batch
-is gathered and scaled to [0, 1] inside the step; new schedule or key *values* never recompile. The data
-arrays are passed to the compiled program as arguments (never captured as constants), so call ``train``
-directly or under ``jax.vmap``; wrapping it in an outer ``jax.jit`` would embed the dataset in the program.
+The pieces are top-level pure functions of a static :class:`Engine` (purejaxrl / flax-examples shape):
+:func:`init_state`, :func:`train_step`, :func:`evaluate`, :func:`run_epoch` and :func:`run`. Epochs and
+mini-batches are nested ``lax.scan``s; the dataset sits on the device as uint8 and every batch is gathered
+and scaled to [0, 1] inside the step; new schedule or key *values* never recompile. The data arrays are
+passed to the compiled program as arguments (never captured as constants), so call ``train`` directly or
+under ``jax.vmap``; wrapping it in an outer ``jax.jit`` would embed the dataset in the program.
 
-Methods (``config.method``), with per-sample cross-entropy ℓ and the keep fraction R(t) of epoch t:
+A schedule of E < T epochs runs the first E epochs of the T-epoch run (same learning-rate plan): the
+truncated runs of Hyperband are prefixes of the full ones.
 
-* ``standard``:        each network minimises mean ℓ over the whole batch;
-* ``coteaching``:      network A minimises the mean ℓ_A over the ⌊R(t)·B⌋ samples with the smallest ℓ_B,
-                       and vice versa (Han et al. 2018);
-* ``coteaching_plus``: as Co-teaching for epochs < ``init_epoch``; afterwards the candidates are only the
-                       samples on which the two networks' predictions disagree, and each keeps the peer's
-                       ⌊R(t)·n_disagree⌋ smallest (Yu et al. 2019); a batch without disagreement gives no
-                       gradient;
-* ``selfteach``:       each network keeps its own small-loss samples (single-network ablation).
+Methods (``config.method``) are the rules of :mod:`memjax.methods`; the engine trains their ``num_nets``
+networks (stacked on a leading axis) on the loss and sample weights the rule returns.
 
 Optimiser (reference protocol): Adam(lr, β1=0.9, β2=0.999, ε=1e-8); from epoch ``decay_start`` (0-based)
-the learning rate is ``lr·(T − e)/(T − decay_start)`` and β1 = 0.1. Both networks share the update rule
-but not their moments (the pair is stacked on a leading axis and Adam is elementwise).
+the learning rate is ``lr·(T − e)/(T − decay_start)`` and β1 = 0.1. The networks share the update rule
+but not their moments (Adam is elementwise over the stacked parameters).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from memjax import selection
+from memjax import methods, sharding
 from memjax.models import get_model
 
-METHODS = ("standard", "coteaching", "coteaching_plus", "selfteach")
 METRICS = ("train_loss", "label_precision", "kept_fraction", "val_acc", "test_acc")
 
 
 class TrainState(flax.struct.PyTreeNode):
-    """Both networks' variables and Adam states, stacked on a leading axis of size 2."""
+    """The networks' variables and Adam states, stacked on a leading axis of size ``num_nets``, and the
+    method's own carried state."""
 
     params: Any
     batch_stats: Any  # {} for models without BatchNorm
     opt_state: optax.OptState
+    carry: Any = ()
 
 
 class DeviceData(NamedTuple):
@@ -67,6 +66,23 @@ class DeviceData(NamedTuple):
     test_x: jax.Array
     test_y: jax.Array
     test_w: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    """Everything static about a run: fixed for one compiled program."""
+
+    model: nn.Module
+    tx: optax.GradientTransformation
+    rule: methods.Rule
+    carry: Any  # the rule's initial carried state
+    num_nets: int
+    num_epochs: int  # T of the learning-rate plan
+    batch_size: int
+    steps_per_epoch: int
+    lr: float
+    decay_start: int
+    input_shape: tuple[int, ...]
 
 
 def adam_plan(epoch, num_epochs: int, decay_start: int, lr: float):
@@ -97,188 +113,192 @@ def _eval_chunks(images: np.ndarray, labels: np.ndarray, chunk: int):
 def device_data(data, eval_batch_size: int) -> DeviceData:
     val = _eval_chunks(data.val_images, data.val_labels, eval_batch_size)
     test = _eval_chunks(data.test_images, data.test_labels, eval_batch_size)
-    arrays = (
-        data.train_images,
-        data.train_labels.astype(np.int32),
-        data.train_labels == data.train_clean,
-        *val,
-        *test,
-    )
+    arrays = (data.train_images, data.train_labels.astype(np.int32), data.train_labels == data.train_clean, *val, *test)
     return DeviceData(*(jax.device_put(a) for a in arrays))
 
 
+def make_engine(config, data, **method_extras) -> Engine:
+    """The static :class:`Engine` of ``config`` on ``data`` (a ``memjax.data.Dataset``)."""
+    config.validate("train")
+    method = methods.get(config.method)
+    n_train = len(data.train_labels)
+    if n_train < config.batch_size:
+        raise ValueError(f"{n_train} training samples are fewer than one batch of {config.batch_size}")
+    model = get_model(
+        config.model, data.num_classes, data.input_shape, config.compute_dtype, config.torch_init, config.conv_impl
+    )
+    rule, carry = method.build(config, data.num_classes, **method_extras)
+    return Engine(
+        model=model,
+        tx=optax.inject_hyperparams(optax.adam)(learning_rate=config.lr, b1=0.9, b2=0.999, eps=1e-8),
+        rule=rule,
+        carry=carry,
+        num_nets=method.num_nets,
+        num_epochs=config.epochs,
+        batch_size=config.batch_size,
+        steps_per_epoch=n_train // config.batch_size,  # drop_last
+        lr=config.lr,
+        decay_start=config.decay_start,
+        input_shape=data.input_shape,
+    )
+
+
 def _member(tree, i: int):
-    """Network ``i`` of a pair stacked on the leading axis."""
+    """Network ``i`` of networks stacked on the leading axis."""
     return jax.tree.map(lambda a: a[i], tree)
 
 
-def _select(method: str, init_epoch: int):
-    """Masks (2, B) of the samples each network is trained on, from stopped losses and logits (2, B[, C])."""
-
-    def select(losses, logits, keep, epoch):
-        if method == "standard":
-            return jnp.ones(losses.shape, bool)
-        if method == "selfteach":
-            return jax.vmap(selection.small_loss_mask, (0, None))(losses, keep)
-        where = None
-        if method == "coteaching_plus":
-            where = selection.disagreement_mask(logits[0], logits[1]) | (epoch < init_epoch)
-        return jnp.stack(selection.coteaching_masks(losses[0], losses[1], keep, where))
-
-    return select
+def init_state(engine: Engine, key) -> TrainState:
+    """``num_nets`` independently initialised networks (stacked) and their Adam states. Network i gets the
+    i-th of two keys, so a one-network method starts from the first network of a pair."""
+    dummy = jnp.zeros((1, *engine.input_shape), jnp.float32)
+    keys = jax.random.split(key)[: engine.num_nets]
+    variables = jax.vmap(lambda k: engine.model.init({"params": k, "dropout": k}, dummy))(keys)
+    params = variables["params"]
+    return TrainState(params, variables.get("batch_stats", {}), jax.vmap(engine.tx.init)(params), engine.carry)
 
 
-class Trainer:
-    """``train(schedule, key) -> (metrics, state)``; see the module docstring. Build with :func:`make_train`."""
+def apply(engine: Engine, params, batch_stats, x, train: bool, key=None):
+    """Logits (N, B, C) of every network; in training also their updated BatchNorm statistics.
 
-    def __init__(self, config, data, callback: Callable | None = None):
-        if config.method not in METHODS:
-            raise ValueError(f"unknown method {config.method!r}: use one of {', '.join(METHODS)}")
-        if config.epochs < 1:
-            raise ValueError(f"epochs={config.epochs}: need at least one epoch")
-        n_train = len(data.train_labels)
-        if n_train < config.batch_size:
-            raise ValueError(f"{n_train} training samples are fewer than one batch of {config.batch_size}")
-        self.config = config
-        self.num_epochs = config.epochs
-        self.steps_per_epoch = n_train // config.batch_size  # drop_last
-        self.input_shape = data.input_shape
-        self.model = get_model(
-            config.model, data.num_classes, data.input_shape, config.compute_dtype, config.torch_init, config.conv_impl
-        )
-        self.tx = optax.inject_hyperparams(optax.adam)(learning_rate=config.lr, b1=0.9, b2=0.999, eps=1e-8)
-        self.data = device_data(data, config.eval_batch_size)
-        self.callback = callback
-        self._select = _select(config.method, config.init_epoch)
-        self._run = jax.jit(self._train)
-        self._population = jax.jit(jax.vmap(self._train, in_axes=(None, 0, 0)))
-        self._replicated = None  # the data on every device, made on the first sharded population
+    The networks are applied one after the other rather than under ``vmap``: a vmapped convolution
+    becomes a grouped convolution, which XLA runs far slower on CPU."""
+    logits, stats = [], []
+    for i in range(engine.num_nets):
+        variables = {"params": _member(params, i)}
+        if batch_stats:
+            variables["batch_stats"] = _member(batch_stats, i)
+        if train:
+            rngs = {"dropout": jax.random.fold_in(key, i)}
+            out, updates = engine.model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+            logits.append(out)
+            stats.append(updates.get("batch_stats", {}))
+        else:
+            logits.append(engine.model.apply(variables, x, train=False))
+    if not train:
+        return jnp.stack(logits), batch_stats
+    return jnp.stack(logits), jax.tree.map(lambda *a: jnp.stack(a), *stats)
 
-    def __call__(self, schedule, key):
-        return self._run(self.data, schedule, key)
 
-    def population(self, schedules, keys):
-        """``jax.vmap(train)`` as one compiled call: (K, T) schedules and (K,) keys → metrics of (K, T, 2).
+def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, keep, epoch):
+    """One Adam step of every network on the batch ``idx``: (state, (per-net loss, kept weight, kept clean))."""
+    x = data.train_x[idx].astype(jnp.float32) / 255.0
+    y = data.train_y[idx]
 
-        With several devices (GPUs, or CPU devices from ``--xla_force_host_platform_device_count``) and K a
-        multiple of their number, the candidates are sharded over a 1-D ``population`` mesh and the data
-        replicated: each device trains K / n_devices candidates, with no communication between them."""
-        devices = jax.devices()
-        if len(devices) == 1 or len(keys) % len(devices):
-            return self._population(self.data, schedules, keys)
-        mesh = Mesh(np.array(devices), ("population",))
-        if self._replicated is None:
-            self._replicated = jax.device_put(self.data, NamedSharding(mesh, PartitionSpec()))
-        sharded = jax.device_put((schedules, keys), NamedSharding(mesh, PartitionSpec("population")))
-        return self._population(self._replicated, *sharded)
+    def loss_fn(params):
+        logits, stats = apply(engine, params, state.batch_stats, x, True, key)
+        objective = engine.rule(methods.Step(logits, y, keep, epoch), state.carry)
+        return objective.loss, (objective, stats)
 
-    # -- the pure run ------------------------------------------------------------------------------------
-    def init(self, key) -> TrainState:
-        """Two independently initialised networks (stacked) and their Adam states."""
-        dummy = jnp.zeros((1, *self.input_shape), jnp.float32)
-        variables = jax.vmap(lambda k: self.model.init({"params": k, "dropout": k}, dummy))(jax.random.split(key))
-        params = variables["params"]
-        return TrainState(params, variables.get("batch_stats", {}), jax.vmap(self.tx.init)(params))
+    grads, (objective, stats) = jax.grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = jax.vmap(engine.tx.update)(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    weights = objective.weights
+    kept_clean = jnp.sum(weights * data.train_clean[idx], axis=-1)
+    new_state = TrainState(params, stats, opt_state, objective.carry)
+    return new_state, (objective.per_net, weights.sum(-1), kept_clean)
 
-    def _train(self, data: DeviceData, schedule, key):
-        schedule = jnp.asarray(schedule, jnp.float32)
-        if schedule.shape != (self.num_epochs,):
-            raise ValueError(f"schedule has shape {schedule.shape}, expected ({self.num_epochs},)")
-        init_key, run_key = jax.random.split(key)
-        epochs = jnp.arange(self.num_epochs)
 
-        def epoch_fn(state, inputs):
-            epoch, keep = inputs
-            state, metrics = self._epoch(data, state, epoch, keep, jax.random.fold_in(run_key, epoch))
-            if self.callback is not None:
-                jax.debug.callback(self.callback, epoch, metrics)
-            return state, metrics
+def evaluate(engine: Engine, state: TrainState, images, labels, weights) -> jax.Array:
+    """Per-network accuracy on a padded eval split (running BN statistics); NaN if any logit is not finite."""
 
-        state, metrics = jax.lax.scan(epoch_fn, self.init(init_key), (epochs, schedule))
-        return metrics, state
+    def chunk(carry, inputs):
+        x, y, w = inputs
+        logits, _ = apply(engine, state.params, state.batch_stats, x.astype(jnp.float32) / 255.0, False)
+        correct = jnp.sum((jnp.argmax(logits, -1) == y) * w, axis=-1)
+        return carry, (correct, jnp.all(jnp.isfinite(logits), axis=(1, 2)))
 
-    def _epoch(self, data: DeviceData, state: TrainState, epoch, keep, key):
-        c = self.config
-        lr, b1 = adam_plan(epoch, self.num_epochs, c.decay_start, c.lr)
-        hyper = {**state.opt_state.hyperparams, "learning_rate": jnp.full(2, lr), "b1": jnp.full(2, b1)}
-        state = state.replace(opt_state=state.opt_state._replace(hyperparams=hyper))
-        perm_key, step_key = jax.random.split(key)
-        n_used = self.steps_per_epoch * c.batch_size
-        batches = jax.random.permutation(perm_key, len(data.train_y))[:n_used].reshape(-1, c.batch_size)
-        step_keys = jax.random.split(step_key, self.steps_per_epoch)
+    _, (correct, finite) = jax.lax.scan(chunk, None, (images, labels, weights))
+    return jnp.where(finite.all(0), correct.sum(0) / weights.sum(), jnp.nan)
 
-        def step(state, inputs):
-            return self._step(data, state, *inputs, keep, epoch)
 
-        state, (loss, kept, kept_clean) = jax.lax.scan(step, state, (batches, step_keys))
-        kept_total = kept.sum(0)
-        metrics = {
-            "train_loss": loss.mean(0),
-            "label_precision": kept_clean.sum(0) / jnp.maximum(kept_total, 1),
-            "kept_fraction": kept_total / n_used,
-            "val_acc": self._accuracy(state, data.val_x, data.val_y, data.val_w),
-            "test_acc": self._accuracy(state, data.test_x, data.test_y, data.test_w),
-        }
+def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, key):
+    """One epoch (a fresh permutation, drop_last batches) at the learning-rate plan's (lr, β1) of ``epoch``;
+    returns the new state and the epoch's metrics, each (N,)."""
+    lr, b1 = adam_plan(epoch, engine.num_epochs, engine.decay_start, engine.lr)
+    n = engine.num_nets
+    hyper = {**state.opt_state.hyperparams, "learning_rate": jnp.full(n, lr), "b1": jnp.full(n, b1)}
+    state = state.replace(opt_state=state.opt_state._replace(hyperparams=hyper))
+    perm_key, step_key = jax.random.split(key)
+    n_used = engine.steps_per_epoch * engine.batch_size
+    batches = jax.random.permutation(perm_key, len(data.train_y))[:n_used].reshape(-1, engine.batch_size)
+
+    def step(state, inputs):
+        return train_step(engine, data, state, *inputs, keep, epoch)
+
+    step_keys = jax.random.split(step_key, engine.steps_per_epoch)
+    state, (loss, kept, kept_clean) = jax.lax.scan(step, state, (batches, step_keys))
+    kept_total = kept.sum(0)
+    metrics = {
+        "train_loss": loss.mean(0),
+        "label_precision": kept_clean.sum(0) / jnp.maximum(kept_total, 1),
+        "kept_fraction": kept_total / n_used,
+        "val_acc": evaluate(engine, state, data.val_x, data.val_y, data.val_w),
+        "test_acc": evaluate(engine, state, data.test_x, data.test_y, data.test_w),
+    }
+    return state, metrics
+
+
+def run(engine: Engine, data: DeviceData, schedule, key, callback: Callable | None = None):
+    """The whole run: (metrics {name: (E, N)}, final state) for an (E,) schedule, E ≤ T."""
+    schedule = jnp.asarray(schedule, jnp.float32)
+    if schedule.ndim != 1 or not 1 <= schedule.shape[0] <= engine.num_epochs:
+        raise ValueError(f"schedule has shape {schedule.shape}, expected (E,) with 1 <= E <= {engine.num_epochs}")
+    init_key, run_key = jax.random.split(key)
+
+    def epoch_fn(state, inputs):
+        epoch, keep = inputs
+        state, metrics = run_epoch(engine, data, state, epoch, keep, jax.random.fold_in(run_key, epoch))
+        if callback is not None:
+            jax.debug.callback(callback, epoch, metrics)
         return state, metrics
 
-    def _apply(self, params, batch_stats, x, train: bool, key=None):
-        """Logits (2, B, C) of both networks; in training also their updated BatchNorm statistics.
-
-        The two networks are applied one after the other rather than under ``vmap``: a vmapped convolution
-        becomes a grouped convolution, which XLA runs far slower on CPU."""
-        outputs = []
-        for i in range(2):
-            variables = {"params": _member(params, i)}
-            if batch_stats:
-                variables["batch_stats"] = _member(batch_stats, i)
-            if train:
-                rngs = {"dropout": jax.random.fold_in(key, i)}
-                logits, updates = self.model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
-                outputs.append((logits, updates.get("batch_stats", {})))
-            else:
-                outputs.append((self.model.apply(variables, x, train=False), batch_stats))
-        if not train:
-            return jnp.stack([o[0] for o in outputs]), batch_stats
-        return jax.tree.map(lambda *a: jnp.stack(a), *outputs)
-
-    def _step(self, data: DeviceData, state: TrainState, idx, key, keep, epoch):
-        x = data.train_x[idx].astype(jnp.float32) / 255.0
-        y = data.train_y[idx]
-
-        def loss_fn(params):
-            logits, stats = self._apply(params, state.batch_stats, x, True, key)
-            losses = jax.vmap(optax.softmax_cross_entropy_with_integer_labels, (0, None))(logits, y)
-            masks = self._select(jax.lax.stop_gradient(losses), jax.lax.stop_gradient(logits), keep, epoch)
-            per_net = jax.vmap(selection.masked_mean)(losses, masks)
-            return per_net.sum(), (per_net, masks, stats)
-
-        grads, (loss, masks, stats) = jax.grad(loss_fn, has_aux=True)(state.params)
-        updates, opt_state = jax.vmap(self.tx.update)(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        kept_clean = jnp.sum(masks & data.train_clean[idx], axis=-1)
-        return TrainState(params, stats, opt_state), (loss, masks.sum(-1), kept_clean)
-
-    def _accuracy(self, state: TrainState, images, labels, weights):
-        """Per-network accuracy on a padded eval split (running BN statistics); NaN if any logit is not finite."""
-
-        def chunk(carry, inputs):
-            x, y, w = inputs
-            logits, _ = self._apply(state.params, state.batch_stats, x.astype(jnp.float32) / 255.0, False)
-            correct = jnp.sum((jnp.argmax(logits, -1) == y) * w, axis=-1)
-            finite = jnp.all(jnp.isfinite(logits), axis=(1, 2))
-            return carry, (correct, finite)
-
-        _, (correct, finite) = jax.lax.scan(chunk, None, (images, labels, weights))
-        acc = correct.sum(0) / weights.sum()
-        return jnp.where(finite.all(0), acc, jnp.nan)
+    epochs = jnp.arange(schedule.shape[0])
+    state, metrics = jax.lax.scan(epoch_fn, init_state(engine, init_key), (epochs, schedule))
+    return metrics, state
 
 
-def make_train(config, data, callback: Callable | None = None) -> Trainer:
+@dataclasses.dataclass(frozen=True)
+class Train:
+    """``train(schedule, key) -> (metrics, state)`` and ``train.population(schedules, keys)``: the compiled
+    callables of one run configuration (see the module docstring). Build with :func:`make_train`."""
+
+    engine: Engine
+    data: DeviceData
+    compiled_run: Callable  # jit(run)(data, schedule, key)
+    compiled_population: Callable  # jit(vmap(run))(data, schedules, keys)
+    mesh: Any  # the population mesh when there are several devices, else None
+    replicated: DeviceData | None  # the data on every device of ``mesh``
+
+    def __call__(self, schedule, key):
+        return self.compiled_run(self.data, schedule, key)
+
+    def population(self, schedules, keys):
+        """``jax.vmap(train)`` as one compiled call: (K, E) schedules and (K,) keys → metrics of (K, E, N).
+
+        With several devices (GPUs, or CPU devices from ``--xla_force_host_platform_device_count``) the
+        candidates are sharded over a 1-D ``population`` mesh (:mod:`memjax.sharding`) and the data
+        replicated: each device trains its share of the candidates, with no communication between them."""
+        if self.mesh is None:
+            return self.compiled_population(self.data, schedules, keys)
+        return sharding.run_sharded(self.compiled_population, self.replicated, (schedules, keys), self.mesh)
+
+
+def make_train(config, data, callback: Callable | None = None, **method_extras) -> Train:
     """Build ``train(schedule, key) -> (metrics, state)`` for ``config`` on ``data`` (a ``memjax.data.Dataset``).
 
-    ``metrics`` maps each name in ``METRICS`` to a (T, 2) float32 array (epoch, network): mean training loss
+    ``metrics`` maps each name in ``METRICS`` to an (E, N) float32 array (epoch, network): mean training loss
     on the kept samples, label precision and share of the kept samples, validation and test accuracy.
     ``callback(epoch, metrics)``, if given, is called on the host after every epoch (once per candidate
-    under vmap); without one the program contains no host call at all.
+    under vmap); without one the program contains no host call at all. ``method_extras`` go to the
+    method's ``build`` (e.g. F-correction's transition matrix).
     """
-    return Trainer(config, data, callback)
+    engine = make_engine(config, data, **method_extras)
+    device = device_data(data, config.eval_batch_size)
+
+    def one(data, schedule, key):
+        return run(engine, data, schedule, key, callback)
+
+    mesh = sharding.population_mesh() if jax.device_count() > 1 else None
+    replicated = sharding.replicate(device, mesh) if mesh is not None else None
+    return Train(engine, device, jax.jit(one), jax.jit(jax.vmap(one, in_axes=(None, 0, 0))), mesh, replicated)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from memjax import bench
+from benchmarks import bench
 
 
 def test_bench_writes_table_and_json(tmp_path, capsys):

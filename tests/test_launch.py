@@ -104,7 +104,9 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     [
         (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["--method", "mixup"], "unknown method 'mixup'"),
-        (["--noise", "gaussian"], "unknown noise 'gaussian'"),
+        (["--noise", "gaussian"], "unknown noise kind 'gaussian'"),
+        (["--search", "hyperband", "--search-options", "eta=x"], "eta='x': expected a int"),
+        (["--search", "ng", "--search-options", "speed=2"], "not KEY=VALUE of the ng search"),
         (["--noise-rate", "1.0"], "outside [0, 1)"),
         (["--noise-rate", "-0.1"], "outside [0, 1)"),
         (["--epochs", "0"], "epochs=0 must be positive"),
@@ -142,8 +144,12 @@ def test_missing_data_offline_and_malformed_npz(tmp_path, capsys, monkeypatch):
 def test_unwritable_run_folder(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the runs folder should be")
-    assert main(["--runs-dir", str(blocker), *TINY]) == 2
-    assert capsys.readouterr().err.startswith("memjax: error: ")
+    assert main(["--runs-dir", str(blocker / "runs"), *TINY]) == 2
+    assert "cannot be created: " in capsys.readouterr().err and blocker.read_text().startswith("a file")
+    # /proc refuses new files even to root (os.access would say yes): the probe must really write
+    assert main(["--runs-dir", "/proc/memjax-runs", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("memjax: error: run folder /proc/memjax-runs") and "is not writable" in err, err
 
 
 def test_existing_run_folder_needs_resume(tmp_path, capsys):

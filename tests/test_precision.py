@@ -10,7 +10,7 @@ import pytest
 from memjax.config import Config
 from memjax.data import load_digits, make_dataset
 from memjax.schedules import coteaching_schedule
-from memjax.train import make_train
+from memjax.train import apply, make_train, train_step
 
 BF16 = Config(epochs=10, batch_size=32, decay_start=10, noise_rate=0.2, compute_dtype="bfloat16")
 
@@ -53,7 +53,7 @@ def _sort_operand_dtypes(jaxpr) -> list:
 def test_small_loss_ranking_uses_float32_losses(bf16_run):
     train, _, _, _, state = bf16_run
     idx = jnp.arange(BF16.batch_size)
-    jaxpr = jax.make_jaxpr(lambda s: train._step(train.data, s, idx, jax.random.key(0), 0.5, 3))(state)
+    jaxpr = jax.make_jaxpr(lambda s: train_step(train.engine, train.data, s, idx, jax.random.key(0), 0.5, 3))(state)
     dtypes = _sort_operand_dtypes(jaxpr.jaxpr)
     assert dtypes and jnp.dtype(jnp.float32) in dtypes
     assert jnp.dtype(jnp.bfloat16) not in dtypes  # no ranking on bfloat16 values
@@ -61,16 +61,22 @@ def test_small_loss_ranking_uses_float32_losses(bf16_run):
 
 def test_matmuls_run_in_bfloat16(bf16_run):
     train, _, _, _, state = bf16_run
-    x = jnp.zeros((4, *train.input_shape))
-    text = jax.jit(lambda p: train._apply(p, state.batch_stats, x, False)[0]).lower(state.params).as_text()
+    x = jnp.zeros((4, *train.engine.input_shape))
+    text = jax.jit(lambda p: apply(train.engine, p, state.batch_stats, x, False)[0]).lower(state.params).as_text()
     assert "bf16" in text and text.count("dot_general") >= 2
 
 
-def test_same_seed_same_result_under_each_dtype(bf16_run):
-    train, _, schedule, metrics, _ = bf16_run
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_same_seed_same_result_under_each_dtype(dtype):
+    config = BF16.replace(compute_dtype=dtype, epochs=3)
+    train = make_train(config, make_dataset(load_digits(), config))
+    schedule = coteaching_schedule(config.epochs, config.noise_rate)
+    first, _ = train(schedule, jax.random.key(0))
     again, _ = train(schedule, jax.random.key(0))
-    for name in metrics:
-        np.testing.assert_array_equal(metrics[name], again[name])
+    other, _ = train(schedule, jax.random.key(1))
+    for name in first:
+        np.testing.assert_array_equal(first[name], again[name])
+    assert not np.array_equal(first["train_loss"], other["train_loss"])  # the key matters
 
 
 def test_mixed_matmul_matches_float32_product_of_rounded_operands():

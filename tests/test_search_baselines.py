@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from memjax.schedules import S2E_SPACE, SearchSpace
+from memjax import search
 from memjax.search import bo, hyperband, random_search
 
 BOX2 = SearchSpace(("a", "b"), ("", ""), np.array([0.0, -1.0], np.float32), np.array([1.0, 3.0], np.float32))
@@ -32,7 +33,7 @@ def test_random_search_is_uniform_in_the_box_and_keeps_the_best():
     fitness = -np.abs(alpha[:, 0] - 0.5)
     state = random_search.tell(state, z, fitness)
     np.testing.assert_allclose(state.best.z, z[np.argmax(fitness)])
-    assert random_search.budget(state) == config.num_epochs
+    assert search.get("random").budget(state) == config.num_epochs
 
 
 def test_hyperband_brackets_match_li_et_al_table_1():
@@ -100,7 +101,7 @@ def test_bo_maximises():
         fitness = bowl(alpha)
         state = bo.tell(state, z, fitness)
         means.append(fitness.mean())
-    assert state.z.shape == (48, 2) and bo.budget(state) == config.num_epochs
+    assert state.z.shape == (48, 2) and search.get("bo").budget(state) == config.num_epochs
     assert means[-1] > means[0] + 0.5  # a minimising study would move away from the optimum
     assert float(state.best.fitness) > -0.05
     np.testing.assert_allclose(BOX2.to_alpha(state.best.z), ALPHA_STAR, atol=0.25)

@@ -9,6 +9,7 @@ import pytest
 
 from memjax.config import Config
 from memjax.schedules import S2E_SPACE, s2e_schedule
+from memjax import io, pipeline
 from memjax.search import driver, hyperband
 
 ALGORITHMS = ["ng", "random", "hyperband", "bo"]
@@ -31,7 +32,7 @@ def _config(search: str, **changes) -> Config:
 
 
 def _history(workdir) -> list[dict]:
-    return [json.loads(line) for line in (workdir / driver.HISTORY).read_text().splitlines()]
+    return [json.loads(line) for line in (workdir / io.HISTORY).read_text().splitlines()]
 
 
 class Interrupt(Exception):
@@ -75,10 +76,11 @@ def test_budget_accounting_adds_up(search, tmp_path):
     result = driver.run_search(config, _counting(fake_evaluate, calls), tmp_path, callback=progress.append)
     records = _history(tmp_path)
     assert result.epochs_used == sum(r["epochs"] for r in records) == progress[-1]["epochs_used"] <= total
-    assert all(shape[0] == config.population for shape in calls)  # every call is one population of K
+    assert all(shape[0] <= config.population for shape in calls)  # every call is at most one population of K
+    assert sum(shape[0] * shape[1] for shape in calls) == result.epochs_used  # no padding copies are trained
     assert result.generations == len(progress) == records[-1]["generation"] + 1
     if search == "hyperband":
-        plan = hyperband.rounds(config.epochs, config.hyperband_eta)
+        plan = hyperband.rounds(config.epochs, driver.algorithm_config(config).eta)
         executed = [(p["candidates"], p["epochs"]) for p in progress]
         cycle = [plan[i % len(plan)][:2] for i in range(len(executed) + 1)]  # the plan repeats
         assert len(executed) > len(plan) and executed == cycle[:-1]
@@ -121,7 +123,7 @@ def _assert_same_search(a, b, dir_a, dir_b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     np.testing.assert_array_equal(a.best_alpha, b.best_alpha)
     assert (a.best_fitness, a.generations, a.epochs_used) == (b.best_fitness, b.generations, b.epochs_used)
-    assert (dir_a / driver.HISTORY).read_text() == (dir_b / driver.HISTORY).read_text()
+    assert (dir_a / io.HISTORY).read_text() == (dir_b / io.HISTORY).read_text()
 
 
 @pytest.mark.parametrize("search", ALGORITHMS)
@@ -134,7 +136,7 @@ def test_a_killed_search_resumes_to_the_same_end(search, tmp_path):
             config, _counting(fake_evaluate, killed_calls), tmp_path / "killed", callback=_interrupt_after(2)
         )
     # a kill between the history append and the checkpoint leaves lines of an unsaved generation behind
-    with open(tmp_path / "killed" / driver.HISTORY, "a") as f:
+    with open(tmp_path / "killed" / io.HISTORY, "a") as f:
         f.write(json.dumps({"generation": 2, "index": 0, "stale": True}) + "\n")
     resumed = driver.run_search(config, _counting(fake_evaluate, resumed_calls), tmp_path / "killed")
     _assert_same_search(straight, resumed, tmp_path / "straight", tmp_path / "killed")
@@ -158,7 +160,7 @@ def test_real_training_on_digits_resumes_to_the_same_end(tmp_path):
     config = Config(
         search="ng", model="mlp", epochs=3, population=4, generations=2, reward_epochs=2, noise_rate=0.3, seed=1
     )
-    evaluate = driver.make_evaluate(config, make_dataset(load_digits(), config))  # one compile for all runs
+    evaluate = pipeline.make_evaluate(config, make_dataset(load_digits(), config))  # one compile for all runs
     straight = driver.run_search(config, evaluate, tmp_path / "straight")
     with pytest.raises(Interrupt):
         driver.run_search(config, evaluate, tmp_path / "killed", callback=_interrupt_after(1))

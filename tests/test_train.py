@@ -10,6 +10,7 @@ import pytest
 from memjax.config import Config
 from memjax.data import load_digits, make_dataset
 from memjax.schedules import coteaching_schedule
+from memjax import train as engine_lib
 from memjax.train import METRICS, adam_plan, make_train
 
 DIGITS = Config(epochs=6, batch_size=64, decay_start=3, noise_rate=0.5)
@@ -65,12 +66,12 @@ def test_metrics_shapes_and_reproducibility(digits):
     assert np.all((a["val_acc"] >= 0) & (a["val_acc"] <= 1))
 
 
-def test_vmap_matches_separate_runs_and_never_retraces(digits):
+def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch):
     data = make_dataset(digits, DIGITS)
-    train = make_train(DIGITS, data)
     traces = []
-    original = train._epoch
-    train._epoch = lambda *a: traces.append(1) or original(*a)  # counts Python traces of the run
+    original = engine_lib.run_epoch
+    monkeypatch.setattr(engine_lib, "run_epoch", lambda *a: traces.append(1) or original(*a))  # counts traces
+    train = make_train(DIGITS, data)
 
     def population(rates, seeds):
         schedules = jax.vmap(lambda r: coteaching_schedule(DIGITS.epochs, r))(jnp.asarray(rates))
@@ -100,8 +101,10 @@ def test_coteaching_with_full_keep_equals_standard(digits):
     ones = jnp.ones(DIGITS.epochs)
     std, _ = run(digits, DIGITS.replace(method="standard"), ones)
     cot, _ = run(digits, DIGITS.replace(method="coteaching"), ones)
-    for name in METRICS:
-        np.testing.assert_array_equal(std[name], cot[name])
+    for name in METRICS:  # Standard trains one network: the first of Co-teaching's pair
+        assert std[name].shape == (DIGITS.epochs, 1)
+        # identical training; the float32 sums behind the ratios may round in another order (1 ulp)
+        np.testing.assert_allclose(std[name][:, 0], cot[name][:, 0], rtol=1e-6, err_msg=name)
     np.testing.assert_array_equal(cot["kept_fraction"], 1.0)
 
 

@@ -24,25 +24,24 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from memjax.search.base import Best, SearchConfig, init_best, update_best, worst_if_nan
+from memjax.search import base
 
 SAMPLERS = ("tpe", "gp")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class BOConfig(SearchConfig):
+class BOConfig(base.SearchConfig):
     sampler: str = "tpe"  # tpe | gp
 
 
 @struct.dataclass
-class BOState:
+class BOState(base.State):
     z: jax.Array  # (N, d) evaluated points
     fitness: jax.Array  # (N,) their fitness (NaN stored as −inf, shown to optuna as the worst finite value)
-    best: Best
     config: BOConfig = struct.field(pytree_node=False)
 
 
-def _optuna():
+def optuna_module():
     try:
         import optuna
     except ImportError as err:
@@ -65,7 +64,7 @@ def _sampler(optuna, name: str, seed: int):
 
 def study_from_history(state: BOState, seed: int):
     """A fresh maximising optuna study holding every evaluated (α, fitness) of ``state``."""
-    optuna = _optuna()
+    optuna = optuna_module()
     space = state.config.space
     dists = {
         n: optuna.distributions.FloatDistribution(float(lo), float(hi))
@@ -88,9 +87,11 @@ def study_from_history(state: BOState, seed: int):
 
 def init(key, config: BOConfig) -> BOState:
     del key  # the sampler is seeded at each ask
-    _sampler(_optuna(), config.sampler, 0)  # fail early on a missing optuna or an unknown sampler
+    _sampler(optuna_module(), config.sampler, 0)  # fail early on a missing optuna or an unknown sampler
     d = config.space.dim
-    return BOState(jnp.zeros((0, d), jnp.float32), jnp.zeros((0,), jnp.float32), init_best(d), config)
+    return BOState(
+        z=jnp.zeros((0, d), jnp.float32), fitness=jnp.zeros((0,), jnp.float32), config=config, **base.start(d)
+    )
 
 
 def ask(key, state: BOState) -> tuple[jax.Array, jax.Array]:
@@ -106,12 +107,8 @@ def ask(key, state: BOState) -> tuple[jax.Array, jax.Array]:
 
 
 def tell(state: BOState, z, fitness) -> BOState:
-    return state.replace(
+    state = state.replace(
         z=jnp.concatenate([state.z, jnp.asarray(z, jnp.float32)]),
-        fitness=jnp.concatenate([state.fitness, worst_if_nan(fitness)]),
-        best=update_best(state.best, z, fitness),
+        fitness=jnp.concatenate([state.fitness, base.worst_if_nan(fitness)]),
     )
-
-
-def budget(state: BOState) -> int:
-    return state.config.num_epochs
+    return base.record(state, z, fitness)

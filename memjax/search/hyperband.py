@@ -20,24 +20,22 @@ import dataclasses
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from memjax.search.base import Best, SearchConfig, init_best, update_best, worst_if_nan
+from memjax.search import base
 from memjax.search.random_search import uniform
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class HyperbandConfig(SearchConfig):
+class HyperbandConfig(base.SearchConfig):
     eta: int = 3  # η, the halving rate (Li et al.'s default; Hyperband's analysis holds for any η ≥ 2)
 
 
 @struct.dataclass
-class HyperbandState:
-    round: jax.Array  # rounds (rungs) completed; the plan repeats with period len(rounds(...))
+class HyperbandState(base.State):
+    # generation = rounds (rungs) completed; the plan repeats with period len(rounds(...))
     survivors: jax.Array  # (n_i, d) z promoted to the next rung, (0, d) at the start of a bracket
-    best: Best
     config: HyperbandConfig = struct.field(pytree_node=False)
 
 
@@ -69,7 +67,7 @@ def rounds(max_budget: int, eta: int) -> list[tuple[int, int, bool]]:
 
 def _current(state: HyperbandState) -> tuple[int, int, bool, bool]:
     plan = rounds(state.config.num_epochs, state.config.eta)
-    k = int(state.round) % len(plan)
+    k = int(state.generation) % len(plan)
     n, r, first = plan[k]
     last = k + 1 == len(plan) or plan[k + 1][2]
     return n, r, first, last
@@ -88,7 +86,7 @@ def _to_alpha(config: HyperbandConfig, z) -> jax.Array:
 def init(key, config: HyperbandConfig) -> HyperbandState:
     del key  # nothing random before the first ask
     d = config.space.dim
-    return HyperbandState(jnp.array(0, jnp.int32), np.zeros((0, d), np.float32), init_best(d), config)
+    return HyperbandState(survivors=np.zeros((0, d), np.float32), config=config, **base.start(d))
 
 
 def ask(key, state: HyperbandState) -> tuple[jax.Array, jax.Array]:
@@ -101,11 +99,9 @@ def ask(key, state: HyperbandState) -> tuple[jax.Array, jax.Array]:
 
 def tell(state: HyperbandState, z, fitness) -> HyperbandState:
     n, r, _, last = _current(state)
-    fitness = np.asarray(worst_if_nan(fitness))
-    order = np.argsort(-fitness, kind="stable")
+    order = np.argsort(-np.asarray(base.worst_if_nan(fitness)), kind="stable")
     survivors = np.asarray(z)[order[: 0 if last else keep_count(n, state.config.eta)]]
-    best = update_best(state.best, z, fitness) if r == state.config.num_epochs else state.best
-    return state.replace(round=state.round + 1, survivors=survivors, best=best)
+    return base.record(state.replace(survivors=survivors), z, fitness, counts=r == state.config.num_epochs)
 
 
 def budget(state: HyperbandState) -> int:

@@ -42,12 +42,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from memjax.search import gaussian
-from memjax.search.base import Best, SearchConfig, init_best, update_best, worst_if_nan
+from memjax.search import base, gaussian
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class NGConfig(SearchConfig):
+class NGConfig(base.SearchConfig):
     step_size: float = 0.5  # ρ
     init_sigma: float = 1.0  # σ₀ in z
     damping: float = 1e-3  # λ
@@ -56,10 +55,8 @@ class NGConfig(SearchConfig):
 
 
 @struct.dataclass
-class NGState:
+class NGState(base.State):
     dist: gaussian.Gaussian
-    best: Best
-    generation: jax.Array
     config: NGConfig = struct.field(pytree_node=False)
 
 
@@ -67,7 +64,7 @@ def utilities(fitness, rank: bool = True) -> jax.Array:
     """Standardised utilities u = (x − mean x) / std x with x = ranks of the fitness (0 = worst, ties share
     their mean rank, so an all-equal population gives u = 0 and no step) or, with ``rank=False``, the fitness
     itself. NaN counts as the worst (with ``rank=False``: as the worst finite value)."""
-    fitness = worst_if_nan(fitness)
+    fitness = base.worst_if_nan(fitness)
     if rank:
         below = jnp.sum(fitness[:, None] > fitness[None, :], axis=1)
         ties = jnp.sum(fitness[:, None] == fitness[None, :], axis=1) - 1
@@ -82,7 +79,7 @@ def init(key, config: NGConfig) -> NGState:
     d = config.space.dim
     mean = config.init_sigma * jax.random.normal(key, (d,), jnp.float32)
     dist = gaussian.create(mean, config.init_sigma, config.full)
-    return NGState(dist, init_best(d), jnp.array(0, jnp.int32), config)
+    return NGState(dist=dist, config=config, **base.start(d))
 
 
 def ask(key, state: NGState) -> tuple[jax.Array, jax.Array]:
@@ -103,8 +100,4 @@ def tell(state: NGState, z, fitness) -> NGState:
     config = state.config
     step = natural_gradient_step(state.dist, z, fitness, config)
     dist = gaussian.unflatten(state.dist, gaussian.flatten(state.dist) + config.step_size * step)
-    return state.replace(dist=dist, best=update_best(state.best, z, fitness), generation=state.generation + 1)
-
-
-def budget(state: NGState) -> int:
-    return state.config.num_epochs
+    return base.record(state.replace(dist=dist), z, fitness)

@@ -14,18 +14,16 @@ import jax.numpy as jnp
 from flax import struct
 
 from memjax.schedules import SearchSpace
-from memjax.search.base import Best, SearchConfig, init_best, update_best
+from memjax.search import base
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class RandomConfig(SearchConfig):
+class RandomConfig(base.SearchConfig):
     pass
 
 
 @struct.dataclass
-class RandomState:
-    best: Best
-    generation: jax.Array
+class RandomState(base.State):
     config: RandomConfig = struct.field(pytree_node=False)
 
 
@@ -38,7 +36,7 @@ def uniform(key, space: SearchSpace, n: int) -> tuple[jax.Array, jax.Array]:
 
 def init(key, config: RandomConfig) -> RandomState:
     del key  # nothing random before the first ask
-    return RandomState(init_best(config.space.dim), jnp.array(0, jnp.int32), config)
+    return RandomState(config=config, **base.start(config.space.dim))
 
 
 def ask(key, state: RandomState) -> tuple[jax.Array, jax.Array]:
@@ -46,8 +44,4 @@ def ask(key, state: RandomState) -> tuple[jax.Array, jax.Array]:
 
 
 def tell(state: RandomState, z, fitness) -> RandomState:
-    return state.replace(best=update_best(state.best, z, fitness), generation=state.generation + 1)
-
-
-def budget(state: RandomState) -> int:
-    return state.config.num_epochs
+    return base.record(state, z, fitness)

@@ -24,7 +24,7 @@ curves are the RMSE of the best candidate so far after each evaluation (median a
 Each space's *floor*, the lowest RMSE it can express, is found by gradient descent on the known target
 (a reference line, not a competitor). Run (about 40 s on a 2-core CPU)::
 
-    python -m memjax.search.synthetic --out docs/
+    python -m benchmarks.synthetic --out docs/
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from memjax import report
 from memjax.schedules import S2E_SPACE, SearchSpace, coteaching_schedule, per_epoch_schedule, s2e_schedule
 from memjax.search import bo, ng, random_search
 from memjax.search.base import SearchConfig
@@ -125,7 +126,7 @@ def run_bo(config: bo.BOConfig, fitness_fn, key, generations: int) -> tuple[np.n
 
 def run_cmaes(space: SearchSpace, fitness_fn, seed: int, population: int, generations: int):
     """(fitness, best z) of optuna's CmaEsSampler (its own persistent study, K trials a round, maximising)."""
-    optuna = bo._optuna()
+    optuna = bo.optuna_module()
     try:
         import cmaes  # noqa: F401  (optuna's CmaEsSampler runs on it)
     except ImportError as err:
@@ -232,15 +233,10 @@ def table(results: dict, group: str, at: tuple[int, ...]) -> str:
 def plot(results: dict, out: Path) -> None:
     """synthetic_{spaces,algorithms}.png (best-so-far RMSE curves, dashed: each space's floor) and
     synthetic_target.png (R* and the median seed's best schedule of every method)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     evals, epochs = np.asarray(results["evaluations"]), np.arange(1, NUM_EPOCHS + 1)
     groups = {"spaces": "Search spaces (random search)", "algorithms": "Algorithms in the S2E space"}
     for group, title in groups.items():
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        fig, ax = report.figure(size=(6.4, 4.2))
         for name, curve in results[group].items():
             (line,) = ax.plot(evals, curve["median"], label=name)
             ax.fill_between(evals, curve["q25"], curve["q75"], alpha=0.2, color=line.get_color())
@@ -250,10 +246,8 @@ def plot(results: dict, out: Path) -> None:
             ax.axhline(results["floors"]["S2E"], ls="--", lw=0.8, color="k", label="S2E space floor")
         ax.set(xlabel="evaluations", ylabel="RMSE of best so far (median, 25–75%)", yscale="log", title=title)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / f"synthetic_{group}.png", dpi=120)
-        plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+        report.save(fig, out / f"synthetic_{group}.png")
+    fig, axes = report.figure(2, size=(11, 3.8), sharey=True)
     for ax, (group, title) in zip(axes, groups.items(), strict=True):
         ax.plot(epochs, results["target"]["values"], color="k", lw=2.5, label="target R*")
         for name, curve in results[group].items():
@@ -262,9 +256,7 @@ def plot(results: dict, out: Path) -> None:
         ax.text(0.98, 0.97, title, transform=ax.transAxes, ha="right", va="top", fontsize=9)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("keep fraction R(t)")
-    fig.tight_layout()
-    fig.savefig(out / "synthetic_target.png", dpi=120)
-    plt.close(fig)
+    report.save(fig, out / "synthetic_target.png")
 
 
 def main(argv=None) -> None:

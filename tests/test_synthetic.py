@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from memjax.schedules import per_epoch_schedule
-from memjax.search import synthetic
+from benchmarks import synthetic
 
 
 def test_target_first_drops_then_rises():

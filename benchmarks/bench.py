@@ -1,6 +1,6 @@
 """Throughput benchmark of the training engine (prints a table and writes JSON; not a test).
 
-    python -m memjax.bench --out bench.json            # float32 and bfloat16, MLP pair and CNNSmall
+    python -m benchmarks.bench --out bench.json            # float32 and bfloat16, MLP pair and CNNSmall
 
 For each compute dtype it measures, after a warm-up call that compiles: samples/s of one Co-teaching run of
 the MNIST MLP pair (batch 128, MNIST-shaped data), of vmapped populations K ∈ {1, 4, 16} (total and per
@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memjax import train as engine_lib
 from memjax.config import Config
 from memjax.data import Dataset
 from memjax.train import make_train
@@ -54,16 +55,17 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
     schedules = jnp.full((k, config.epochs), 0.7)
     keys = jax.random.split(jax.random.key(0), k)
     if population:
-        fn, args = train._population, (train.data, schedules, keys)
+        fn, args = train.compiled_population, (train.data, schedules, keys)
     else:
-        fn, args = train._run, (train.data, schedules[0], keys[0])
+        fn, args = train.compiled_run, (train.data, schedules[0], keys[0])
     start = time.perf_counter()
     compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - start
     jax.block_until_ready(compiled(*args))
     seconds = _timed(compiled, *args, repeats=repeats)
-    samples = k * config.epochs * train.steps_per_epoch * config.batch_size
-    flops = step_flops(train) * k * config.epochs * train.steps_per_epoch
+    steps = train.engine.steps_per_epoch
+    samples = k * config.epochs * steps * config.batch_size
+    flops = step_flops(train) * k * config.epochs * steps
     return {
         "model": config.model,
         "dtype": config.compute_dtype,
@@ -79,9 +81,10 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
 def step_flops(train) -> float:
     """XLA's flop count of one training step of the pair (forward, backward, Adam). The whole run's own
     count is unusable: XLA counts a loop body once, not once per iteration."""
-    state = train.init(jax.random.key(0))
-    idx = jnp.arange(train.config.batch_size)
-    step = jax.jit(lambda s: train._step(train.data, s, idx, jax.random.key(0), 0.7, 0))
+    engine = train.engine
+    state = engine_lib.init_state(engine, jax.random.key(0))
+    idx = jnp.arange(engine.batch_size)
+    step = jax.jit(lambda s: engine_lib.train_step(engine, train.data, s, idx, jax.random.key(0), 0.7, 0))
     cost = step.lower(state).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     return float(cost.get("flops", np.nan)) if cost else np.nan

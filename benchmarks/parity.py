@@ -1,6 +1,6 @@
 """Accuracy parity of compute dtypes: Co-teaching's final test accuracy under float32 vs bfloat16.
 
-    python -m memjax.parity --out parity.json          # MNIST subset ($MEMJAX_DATA_DIR), 3 seeds
+    python -m benchmarks.parity --out parity.json          # MNIST subset ($MEMJAX_DATA_DIR), 3 seeds
 
 For each noise setting (50% symmetric, 45% pair) and dtype, trains Co-teaching with its default R(t) for
 ``--seeds`` seeds in one vmapped call and reports the final test accuracy (mean of the two networks,
