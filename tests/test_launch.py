@@ -25,6 +25,7 @@ RUN_FILES = {
     "schedule.png",
     "search_progress.png",
     "summary.md",
+    "label_issues.csv",
 }
 
 
