@@ -76,7 +76,7 @@ class Dataset:
 
     name: str
     num_classes: int
-    train_images: np.ndarray  # uint8 (N, H, W, C)
+    train_images: np.ndarray  # uint8 (N, H, W, C); float32 (N, F) standardised features for csv: data
     train_labels: np.ndarray  # int32 (N,), noisy
     train_clean: np.ndarray  # int32 (N,), clean (for label-precision metrics only)
     val_images: np.ndarray

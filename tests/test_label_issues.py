@@ -151,6 +151,7 @@ def test_issue_table_and_clean_export_follow_the_original_order():
     np.testing.assert_array_equal(relabelled["train_noisy_labels"], expected)
 
 
+@pytest.mark.slow
 def test_a_run_on_synthetic_noise_reports_detection_quality(tmp_path):
     from memjax.launch import main
 
