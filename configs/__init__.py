@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-PRESETS = ("digits", "mnist", "cifar10", "cifar100")
+PRESETS = ("digits", "mnist", "cifar10", "cifar100", "own")
 
 
 def get_config(name: str, smoke: bool = False):

@@ -20,7 +20,9 @@ def _field(default, help: str):
 @dataclasses.dataclass(frozen=True)
 class Config:
     # data and noise
-    dataset: str = _field("digits", "digits | mnist | cifar10 | cifar100 | cifar10_n | cifar100_n | npz:PATH")
+    dataset: str = _field(
+        "digits", "digits | mnist | cifar10 | cifar100 | cifar10_n | cifar100_n | npz:PATH | folder:PATH | csv:PATH"
+    )
     data_dir: str | None = _field(None, "tfds data_dir or the shared .npz folder (default: $MEMJAX_DATA_DIR)")
     noise: str = _field("symmetric", "label-noise kind (transition matrix) applied to the training labels")
     noise_rate: float = _field(0.5, "share of training labels flipped by the transition matrix, in [0, 1)")
@@ -28,6 +30,9 @@ class Config:
     val_fraction: float = _field(0.1, "stratified validation split carved from the training set, in [0, 1)")
     clean_val: bool = _field(False, "keep validation labels clean (the paper's protocol) instead of noisy")
     train_subset: int = _field(0, "use only this many training samples (0 = all), for quick runs")
+    image_size: int = _field(0, "folder:PATH images are resized to N×N (0 = keep; then all must share one size)")
+    label_column: str = _field("", "csv:PATH: the column holding the class; every other column is a feature")
+    test_fraction: float = _field(0.2, "own data without a test split: stratified seeded share held out as test")
     # network and optimiser (DESIGN.md §3 protocol)
     model: str = _field("mlp", "network architecture (memjax.models)")
     torch_init: bool = _field(False, "PyTorch default initialisation, for parity with the reference code")
@@ -44,6 +49,8 @@ class Config:
     min_keep: float = _field(0.01, "R(t) is clipped to [min_keep, 1]")
     tk: int = _field(10, "Co-teaching's schedule: full forget rate reached after tk epochs")
     c: float = _field(1.0, "Co-teaching's schedule exponent")
+    forget_rate: str = _field("noise_rate", "Co-teaching's τ: noise_rate (--noise-rate), auto (estimated) or a number")
+    tally_epochs: int = _field(10, "label issues: each sample's selection is counted over the last epochs")
     # S2E search
     search: str = _field("ng", "search algorithm of R(t) (memjax.search)")
     population: int = _field(8, "candidates trained at once in one vmapped program")
@@ -81,15 +88,30 @@ class Config:
             raise ValueError(f"val_fraction={self.val_fraction} must lie in [0, 1): pass e.g. --val-fraction 0.1")
         if self.train_subset < 0:
             raise ValueError(f"train_subset={self.train_subset} is negative: pass 0 (all) or a sample count")
+        if self.image_size < 0:
+            raise ValueError(f"image_size={self.image_size} is negative: pass 0 (keep) or a side length in pixels")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"test_fraction={self.test_fraction} must lie in (0, 1): pass e.g. --test-fraction 0.2")
 
     def _check_train(self) -> None:
-        self._positive("epochs", "batch_size", "eval_batch_size")
+        self._positive("epochs", "batch_size", "eval_batch_size", "tally_epochs")
         if self.decay_start < 0:
             raise ValueError(f"decay_start={self.decay_start} is negative: pass 0 or more")
         if self.lr <= 0:
             raise ValueError(f"lr={self.lr} must be positive: pass e.g. --lr 0.001")
         if not 0.0 <= self.min_keep <= 1.0:
             raise ValueError(f"min_keep={self.min_keep} must lie in [0, 1]")
+        self._check_forget_rate()
+
+    def _check_forget_rate(self) -> None:
+        if self.forget_rate in ("noise_rate", "auto"):
+            return
+        try:
+            rate = float(self.forget_rate)
+        except ValueError:
+            rate = -1.0
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"forget_rate={self.forget_rate!r}: pass noise_rate, auto or a number in [0, 1)")
 
     def _check_search(self) -> None:
         self._positive("population", "generations", "seeds", "reward_epochs")

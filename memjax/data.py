@@ -18,6 +18,9 @@ Dataset names (``Config.dataset``):
                             Their human labels replace the synthetic noise (``Config.noise``/``noise_rate``
                             are not used). tfds needs their annotation files downloaded by hand.
 * ``tfds:NAME``             force tfds for ``NAME`` even where a shared ``.npz`` exists.
+* ``folder:PATH``, ``csv:PATH`` the user's own images (one sub-folder per class) or table (numeric
+                            features, ``Config.label_column``): :mod:`memjax.own_data`. Their labels are
+                            taken as given; synthetic noise is added only at ``noise_rate`` > 0.
 * ``npz:PATH``              a local ``.npz`` with keys ``train_images, train_labels, test_images,
                             test_labels`` (uint8 images (N,H,W) or (N,H,W,C), integer labels (N,)) and
                             optionally ``train_noisy_labels`` (given noisy labels instead of synthetic noise).
@@ -56,7 +59,11 @@ HUMAN_LABELS = {  # tfds feature holding each kind of human label, the default k
     },
     "cifar100_n": {"noisy": "noise_label"},
 }
-_DATASET_HELP = "digits, mnist, cifar10, cifar100, cifar10_n[:worse|aggre|random1..3], cifar100_n, tfds:NAME, npz:PATH"
+_DATASET_HELP = (
+    "digits, mnist, cifar10, cifar100, cifar10_n[:worse|aggre|random1..3], cifar100_n, tfds:NAME, npz:PATH, "
+    "folder:PATH, csv:PATH"
+)
+OWN_KINDS = ("folder", "csv")
 
 
 class DataError(ValueError):
@@ -69,13 +76,19 @@ class Dataset:
 
     name: str
     num_classes: int
-    train_images: np.ndarray  # uint8 (N, H, W, C)
+    train_images: np.ndarray  # uint8 (N, H, W, C); float32 (N, F) standardised features for csv: data
     train_labels: np.ndarray  # int32 (N,), noisy
     train_clean: np.ndarray  # int32 (N,), clean (for label-precision metrics only)
     val_images: np.ndarray
     val_labels: np.ndarray  # noisy unless clean_val
     test_images: np.ndarray
     test_labels: np.ndarray  # always clean
+    train_index: np.ndarray | None = None  # int64 (N,): each training sample's position in the user's data
+    val_index: np.ndarray | None = None  # the same for the validation samples
+    val_clean: np.ndarray | None = None  # int32: clean validation labels
+    names: np.ndarray | None = None  # str: the file of every position (own image folders), else None
+    class_names: np.ndarray | None = None  # str (C,): the class of every label (own data), else None
+    truth_known: bool = True  # False for own data without injected noise: clean labels are the given ones
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -88,10 +101,10 @@ class Dataset:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Where a dataset name points: ``kind`` is ``digits``, ``npz`` or ``tfds``."""
+    """Where a dataset name points: ``kind`` is ``digits``, ``npz``, ``tfds``, ``folder`` or ``csv``."""
 
     kind: str
-    name: str  # the tfds name, the npz path, or "digits"
+    name: str  # the tfds name, the npz / folder / csv path, or "digits"
     noisy_feature: str | None = None  # tfds feature with human noisy labels (cifar10_n / cifar100_n)
     data_dir: str | None = None  # Config.data_dir or $MEMJAX_DATA_DIR
 
@@ -113,11 +126,11 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None) -> Source:
         raise DataError(f"dataset name {name!r} is empty: use one of {_DATASET_HELP}")
     if name == "digits":
         return Source("digits", "digits")
-    if name.startswith("npz:"):
-        path = name[4:]
+    kind, _, path = name.partition(":")
+    if kind in ("npz", *OWN_KINDS):
         if not path:
-            raise DataError("dataset 'npz:' names no file: use npz:PATH, e.g. npz:data/mnist.npz")
-        return Source("npz", str(Path(path).expanduser()), data_dir=root_str)
+            raise DataError(f"dataset '{kind}:' names no path: use {kind}:PATH, e.g. {kind}:data/mine")
+        return Source(kind, str(Path(path).expanduser()), data_dir=root_str)
     forced = name.startswith("tfds:")
     base, _, kind = (name[5:] if forced else name).partition(":")
     if base not in TFDS_DATASETS or (kind and base not in HUMAN_LABELS):
@@ -429,10 +442,16 @@ def load_digits(seed: int = 0, test_fraction: float = 0.3) -> dict[str, np.ndarr
 
 
 def load_arrays(
-    name: str, data_dir: str | os.PathLike | None = None, download: bool = False
+    name: str, data_dir: str | os.PathLike | None = None, download: bool = False, config=None
 ) -> tuple[dict[str, np.ndarray], int]:
-    """Clean, validated arrays of dataset ``name`` (see the module docstring) and its number of classes."""
+    """Clean, validated arrays of dataset ``name`` (see the module docstring) and its number of classes.
+    A ``folder:`` / ``csv:`` source reads its options from ``config`` (:mod:`memjax.own_data`)."""
     source = resolve(name, data_dir)
+    if source.kind in OWN_KINDS:
+        from memjax import own_data  # it builds on this module
+        from memjax.config import Config
+
+        return getattr(own_data, f"load_{source.kind}")(source.name, config or Config())
     if source.kind == "digits":
         return validate_arrays(load_digits(), "digits", 10)
     if source.kind == "npz":
@@ -444,8 +463,10 @@ def load(config, download: bool = False) -> Dataset:
     """The :class:`Dataset` of ``config``: resolve ``config.dataset`` (with ``config.data_dir``), load,
     validate, then subset, corrupt and split with :func:`make_dataset`. ``download`` lets tfds fetch a
     missing data set (off by default: missing data fails at once with a one-line :class:`DataError`)."""
-    arrays, num_classes = load_arrays(config.dataset, config.data_dir, download=download)
-    return make_dataset(arrays, config, name=config.dataset, num_classes=num_classes)
+    arrays, num_classes = load_arrays(config.dataset, config.data_dir, download, config)
+    data = make_dataset(arrays, config, name=config.dataset, num_classes=num_classes)
+    own = resolve(config.dataset, config.data_dir).kind in OWN_KINDS
+    return dataclasses.replace(data, truth_known=not own or config.noise_rate > 0)
 
 
 def stratified_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -465,7 +486,9 @@ def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_clas
     ``train_noisy_labels`` if ``arrays`` has them (human noise), else ``config.noise`` at
     ``config.noise_rate`` drawn with the reference procedure (seed ``config.noise_seed``) over the whole
     (subset) training set in order. The validation split is stratified by the noisy labels and seeded by
-    ``config.seed``; its labels are noisy unless ``config.clean_val``. The test set is never corrupted."""
+    ``config.seed``; its labels are noisy unless ``config.clean_val``. The test set is never corrupted.
+    Every training and validation sample keeps its position in the user's data (``train_index`` of
+    ``arrays`` if given, else its row), and ``arrays``' ``names`` / ``class_names`` pass through."""
     try:
         config.validate("data")
     except ValueError as err:
@@ -475,9 +498,10 @@ def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_clas
     if images.ndim == 3:
         images = images[..., None]
     test_images = arrays["test_images"][..., None] if arrays["test_images"].ndim == 3 else arrays["test_images"]
+    origin = np.asarray(arrays.get("train_index", np.arange(len(clean))), np.int64)
     if config.train_subset:
         keep = np.sort(np.random.RandomState(config.seed).permutation(len(clean))[: config.train_subset])
-        images, clean = images[keep], clean[keep]
+        images, clean, origin = images[keep], clean[keep], origin[keep]
         given = given[keep] if given is not None else None
     if num_classes is None:
         num_classes = int(max(clean.max(), arrays["test_labels"].max()) + 1)
@@ -503,4 +527,9 @@ def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_clas
         val_labels=(clean if config.clean_val else noisy)[val],
         test_images=test_images,
         test_labels=np.asarray(arrays["test_labels"]).astype(np.int32),
+        train_index=origin[train],
+        val_index=origin[val],
+        val_clean=clean[val],
+        names=arrays.get("names"),
+        class_names=arrays.get("class_names"),
     )

@@ -4,10 +4,12 @@
     python -m memjax.launch --dataset cifar100 --noise pair --noise-rate 0.45
     python -m memjax.launch --dataset mnist --method coteaching  # one method, no search (a baseline)
     python -m memjax.launch --resume runs/NAME                   # continue a killed run
+    python -m memjax.launch --dataset folder:my_images --image-size 32 --method coteaching --export-clean clean.npz
 
 Pipeline: preset + flags → config → data (noisy train/val, clean test) → S2E search of R(t) (every
 generation of ``--population`` candidates trains in one vmapped program) → retrain the best R(t) and
-Co-teaching's default schedule for ``--seeds`` seeds → test accuracy, plots and a summary in ``runs/NAME``.
+Co-teaching's default schedule for ``--seeds`` seeds → test accuracy, plots, a summary and the suspected
+wrong labels (label_issues.csv; ``--export-clean PATH`` writes the cleaned training set) in ``runs/NAME``.
 Every config field is a flag (``--epochs 50``, ``--noise-rate 0.2``, ``--compute-dtype bfloat16``, ...).
 User errors print one line and exit with status 2; nothing is written before the inputs are checked.
 """
@@ -79,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR with its saved config")
     run.add_argument("--download", action="store_true", help="let tfds download data (needs internet)")
+    run.add_argument(
+        "--export-clean",
+        metavar="PATH",
+        help="write the training set without the flagged samples: PATH.npz (loads with --dataset npz:PATH), "
+        "or PATH.csv for csv: data",
+    )
+    run.add_argument("--relabel", action="store_true", help="--export-clean relabels flagged samples instead")
     fields = parser.add_argument_group("config fields (memjax.config.Config; the preset sets the defaults)")
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
@@ -96,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def preset_for(dataset: str) -> str:
+    if dataset.startswith(("folder:", "csv:")):
+        return "own"
     for name in ("cifar100", "cifar10", "mnist"):
         if dataset.startswith(name):
             return name
@@ -141,6 +152,27 @@ def _resume_config(args: argparse.Namespace) -> tuple[Config, str]:
     return pipeline.check(Config().replace(**saved["config"])), saved["mode"]
 
 
+def _check_export(args: argparse.Namespace, config: Config) -> Path | None:
+    """The --export-clean path, checked before anything runs (suffix, existing writable folder)."""
+    if args.export_clean is None:
+        if args.relabel:
+            raise UsageError("--relabel only applies to --export-clean PATH: pass both")
+        return None
+    path = Path(args.export_clean)
+    suffix = ".csv" if config.dataset.startswith("csv:") else ".npz"
+    if path.suffix != suffix:
+        raise UsageError(f"--export-clean {path}: this data exports as {suffix}; pass a path ending in {suffix}")
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise UsageError(f"--export-clean {path}: folder {path.parent} does not exist or is not writable")
+    return path
+
+
+def _noise_text(config: Config, data) -> str:
+    if not data.truth_known:
+        return "labels as given (no noise injected)"
+    return f"{config.noise} noise {config.noise_rate} (realised {data.actual_noise_rate:.3f})"
+
+
 def _bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="epoch", leave=desc != "retrain", dynamic_ncols=True)
 
@@ -150,7 +182,13 @@ def print_summary(result: dict, run_dir: Path) -> None:
     print(f"\n{'schedule'.ljust(width)}  final test accuracy (mean ± std over seeds)")
     for label, row in result["table"].items():
         print(f"{label.ljust(width)}  {row['mean']:.4f} ± {row['std']:.4f}")
-    print(f"\nrun folder: {run_dir}  (summary.md, metrics.json, epochs.csv, *.png)")
+    issues = result["label_issues"]
+    print(f"\nlabel issues: {issues['flagged']} of {issues['samples']} samples flagged", end="")
+    quality = issues["detection"]
+    if quality is not None:
+        print(f" (precision {quality['precision']:.3f}, recall {quality['recall']:.3f}", end="")
+        print(f", F1 {quality['f1']:.3f})", end="")
+    print(f"\nrun folder: {run_dir}  (summary.md, metrics.json, label_issues.csv, epochs.csv, *.png)")
 
 
 def main(argv=None) -> int:
@@ -160,6 +198,7 @@ def main(argv=None) -> int:
         config, mode = _resume_config(args) if args.resume else resolve_config(args)
         run_dir = _run_dir(args, config, mode)
         _check_writable(run_dir)
+        export = _check_export(args, config)
         data = data_lib.load(config, download=args.download)
         run_dir.mkdir(parents=True, exist_ok=True)
         io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
@@ -168,8 +207,8 @@ def main(argv=None) -> int:
         return 2
     print(
         f"memjax: {config.dataset} ({len(data.train_labels)} train / {len(data.val_labels)} val / "
-        f"{len(data.test_labels)} test), {config.noise} noise {config.noise_rate} "
-        f"(realised {data.actual_noise_rate:.3f}), {mode}: {config.method if mode == 'method' else config.search}"
+        f"{len(data.test_labels)} test), {_noise_text(config, data)}, "
+        f"{mode}: {config.method if mode == 'method' else config.search}"
         f", on {jax.default_backend()} → {run_dir}"
     )
     try:
@@ -178,6 +217,9 @@ def main(argv=None) -> int:
         print(f"\nmemjax: interrupted; continue with: python -m memjax.launch --resume {run_dir}", file=sys.stderr)
         return 130
     print_summary(result, run_dir)
+    if export is not None:
+        kept = pipeline.export_clean(config, data, result["issues"], export, args.relabel)
+        print(f"cleaned training set ({kept} samples): {export}")
     return 0
 
 

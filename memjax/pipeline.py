@@ -1,9 +1,11 @@
 """The whole job behind ``python -m memjax.launch``: check → search R(t) (or take a method's default) →
 retrain for several seeds → outputs (flax examples' ``train_and_evaluate``, without the flags).
 
-``run(config, mode, data, run_dir)`` searches with :func:`memjax.search.driver.run_search` (mode
-``"search"``) or uses the method's default schedule (mode ``"method"``), retrains every schedule for
-``config.seeds`` seeds in one vmapped call and writes the run folder through :mod:`memjax.report` and
+``run(config, mode, data, run_dir)`` resolves Co-teaching's forget rate (:mod:`memjax.forget_rate`),
+searches with :func:`memjax.search.driver.run_search` (mode ``"search"``) or uses the method's default
+schedule (mode ``"method"``), retrains every schedule for ``config.seeds`` seeds in one vmapped call, finds
+the label issues from the retrained networks of the searched schedule (or the method) over all seeds
+(:mod:`memjax.label_issues`) and writes the run folder through :mod:`memjax.report` and
 :mod:`memjax.io`. Progress goes to ``progress(total, description)`` bars supplied by the caller (the CLI
 passes tqdm); nothing here prints or parses flags.
 """
@@ -17,11 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import conv, io, methods, models, noise, precision, report
+from memjax import conv, forget_rate, io, label_issues, methods, models, noise, own_data, precision, report
 from memjax import data as data_lib
 from memjax.schedules import S2E_SPACE, coteaching_schedule
 from memjax.search import driver
-from memjax.train import make_train
+from memjax.train import make_train, score_samples
 
 SEARCH_LABEL, BASELINE_LABEL = "S2E (searched R(t))", "Co-teaching R(t)"
 
@@ -55,7 +57,9 @@ def check(config):
     conv.resolve(config.conv_impl)
     if config.reward_networks not in driver.REWARD_NETWORKS:
         raise ValueError(f"unknown reward_networks {config.reward_networks!r}: use one of mean, max")
-    data_lib.resolve(config.dataset, config.data_dir)
+    kind = data_lib.resolve(config.dataset, config.data_dir).kind
+    if kind in data_lib.OWN_KINDS:
+        own_data.check(config, kind)
     return config
 
 
@@ -67,22 +71,29 @@ def make_evaluate(config, data, epoch_callback: Callable | None = None) -> drive
     return lambda schedules, keys: train.population(schedules, keys)[0]
 
 
-def default_schedule(config) -> jax.Array:
-    """Co-teaching's R(t) with τ = the noise rate (methods without a schedule keep everything)."""
+def default_schedule(config, tau: float | None = None) -> jax.Array:
+    """Co-teaching's R(t) with forget rate ``tau`` (default: the noise rate); methods without a schedule keep
+    everything."""
     if not methods.get(config.method).uses_schedule:
         return jnp.ones(config.epochs)
-    return coteaching_schedule(config.epochs, config.noise_rate, config.tk, config.c)
+    return coteaching_schedule(config.epochs, config.noise_rate if tau is None else tau, config.tk, config.c)
 
 
-def retrain(config, data, schedules: dict[str, np.ndarray], callback: Callable | None = None) -> list[dict]:
-    """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call; runs as report dicts."""
+def retrain(
+    config, data, schedules: dict[str, np.ndarray], callback: Callable | None = None, issues_of: str | None = None
+) -> tuple[list[dict], dict | None]:
+    """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call: (runs as report dicts,
+    the label-issue table of the runs of schedule ``issues_of`` (None: no table))."""
     train = make_train(config, data, callback=callback)
     labels = [label for label in schedules for _ in range(config.seeds)]
     seeds = [s for _ in schedules for s in range(config.seeds)]
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
     keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
-    metrics = jax.device_get(train.population(stacked, keys)[0])
-    return [
+    metrics, states = train.population(stacked, keys)
+    metrics = jax.device_get(metrics)
+    rows = np.asarray([i for i, label in enumerate(labels) if label == issues_of])
+    table = issues(config, data, train, jax.tree.map(lambda a: a[rows], states)) if len(rows) else None
+    runs = [
         {
             "label": label,
             "seed": seed,
@@ -91,9 +102,24 @@ def retrain(config, data, schedules: dict[str, np.ndarray], callback: Callable |
         }
         for i, (label, seed) in enumerate(zip(labels, seeds, strict=True))
     ]
+    return runs, table
 
 
-def _search(config, data, run_dir: Path, progress: ProgressFactory) -> tuple[dict, dict]:
+def issues(config, data, train, states) -> dict:
+    """The label-issue table (:func:`memjax.label_issues.issue_table`) of retrained ``states`` (R runs):
+    probabilities averaged over runs and networks, the selection's left-out share over the last
+    ``config.tally_epochs`` epochs pooled over them (for methods that select)."""
+    score = jax.jit(jax.vmap(lambda s, x: score_samples(train.engine, s, x).mean(0), in_axes=(0, None)))
+    train_probs = np.asarray(score(states, train.data.train_x)).mean(0)
+    val_probs = np.asarray(score(states, jax.device_put(data.val_images))).mean(0)
+    left_out = None
+    if methods.get(config.method).uses_schedule:
+        seen, kept = jax.device_get((states.tally.seen, states.tally.kept))
+        left_out = label_issues.left_out_fraction(seen.sum(0), kept.sum(0))
+    return label_issues.issue_table(data, train_probs, val_probs, left_out)
+
+
+def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) -> tuple[dict, dict]:
     budget = config.generations * config.population * config.epochs
     bar = progress(budget, f"search ({config.search})")
 
@@ -112,23 +138,40 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory) -> tuple[dic
         "best_alpha": dict(zip(S2E_SPACE.names, result.best_alpha.tolist(), strict=True)),
         "best_schedule": result.best_schedule.tolist(),
     }
-    return {SEARCH_LABEL: result.best_schedule, BASELINE_LABEL: np.asarray(default_schedule(config))}, summary
+    return {SEARCH_LABEL: result.best_schedule, BASELINE_LABEL: np.asarray(default_schedule(config, tau))}, summary
 
 
 def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None = None) -> dict:
     """Search (mode "search") or a fixed method (mode "method"), then retrain and report into ``run_dir``."""
     progress = progress or (lambda total, desc: _Quiet())
-    extra = {"mode": mode, "actual_noise_rate": data.actual_noise_rate}
+    extra = {"mode": mode, "actual_noise_rate": data.actual_noise_rate if data.truth_known else None}
+    if mode == "search" or methods.get(config.method).uses_schedule:
+        extra["forget_rate"] = forget_rate.resolve(config, data)
+    tau = extra.get("forget_rate", {}).get("value")
     if mode == "search":
-        schedules, extra["search"] = _search(config, data, run_dir, progress)
+        schedules, extra["search"] = _search(config, data, run_dir, progress, tau)
     else:
-        schedules = {config.method: np.asarray(default_schedule(config))}
+        schedules = {config.method: np.asarray(default_schedule(config, tau))}
     bar = progress(len(schedules) * config.seeds * config.epochs, "retrain")
-    runs = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1))
+    primary = SEARCH_LABEL if mode == "search" else config.method
+    runs, issues_table = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1), issues_of=primary)
     bar.close()
     table = report.accuracy_table(runs)
+    extra["label_issues"] = report.issue_summary(issues_table, primary)
     write_outputs(run_dir, config, runs, table, schedules, extra)
-    return {"table": table, **extra}
+    report.write_label_issues(run_dir / "label_issues.csv", issues_table, data.names, data.class_names)
+    return {"table": table, "issues": issues_table, **extra}
+
+
+def export_clean(config, data, issues_table: dict, path: Path, relabel: bool) -> int:
+    """Write the training set without its flagged samples (or relabelled) to ``path``: an ``npz:`` file, or
+    for ``csv:`` data the user's CSV with those rows dropped or relabelled. Returns the samples written."""
+    source = data_lib.resolve(config.dataset, config.data_dir)
+    if source.kind == "csv":
+        return own_data.export_csv(source.name, path, config.label_column, issues_table, relabel, data.class_names)
+    arrays = label_issues.clean_npz_arrays(data, issues_table, relabel)
+    io.write_atomic(path, lambda f: np.savez_compressed(f, **arrays))
+    return len(arrays["train_labels"])
 
 
 def write_outputs(run_dir: Path, config, runs, table, schedules, extra) -> None:

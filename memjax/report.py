@@ -1,4 +1,4 @@
-"""Run-folder outputs: the per-epoch CSV, PNG figures, ``metrics.json`` and ``summary.md``.
+"""Run-folder outputs: the per-epoch CSV, ``label_issues.csv``, PNG figures, ``metrics.json`` and ``summary.md``.
 
 A *run* here is one retraining of the network pair: ``{"label", "seed", "schedule" (T,), "metrics"
 {name: (T, N)}}``. Figures are built with matplotlib's object API (``matplotlib.figure.Figure``), which
@@ -13,7 +13,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from memjax import label_issues
 from memjax.train import METRICS
+
+ISSUE_COLUMNS = ("index", "split", "file", "given_label", "predicted_label", "predicted_prob", "given_prob")
+ISSUE_COLUMNS += ("left_out", "score", "flagged", "clean_label")
 
 
 def final_accuracy(run: dict) -> float:
@@ -41,6 +45,38 @@ def write_epochs_csv(path: Path, runs: list[dict]) -> None:
                 for net in range(m["test_acc"].shape[-1]):
                     row = [f"{float(m[name][t, net]):.6g}" for name in METRICS]
                     writer.writerow([run["label"], run["seed"], t + 1, net, f"{float(keep):.6g}", *row])
+
+
+def issue_summary(table: dict, source: str) -> dict:
+    """metrics.json's ``label_issues``: where they come from, counts, and detection quality where known."""
+    return {
+        "from": source,
+        "samples": len(table["index"]),
+        "flagged": int(table["flagged"].sum()),
+        "detection": label_issues.table_quality(table),
+    }
+
+
+def write_label_issues(path: Path, table: dict, names=None, class_names=None) -> None:
+    """``label_issues.csv``: one row per training / validation sample, most suspicious first; labels as
+    class names and a ``file`` column where the data has them (own data); floats with 6 digits."""
+    label_columns = ("given_label", "predicted_label", "clean_label")
+    columns = [c for c in ISSUE_COLUMNS if c in table or (c == "file" and names is not None)]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for i in range(len(table["index"])):
+            row = []
+            for c in columns:
+                value = names[table["index"][i]] if c == "file" else table[c][i]
+                if c in label_columns and class_names is not None:
+                    value = class_names[value]
+                elif isinstance(value, (float, np.floating)):
+                    value = "" if np.isnan(value) else f"{value:.6g}"
+                elif isinstance(value, (bool, np.bool_)):
+                    value = int(value)
+                row.append(value)
+            writer.writerow(row)
 
 
 def figure(ncols: int = 1, size: tuple[float, float] = (6.4, 4.0), **subplots):
@@ -111,8 +147,10 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
         f"# memjax run: {config.dataset}, {config.noise} noise {config.noise_rate}",
         "",
         f"- mode: {extra['mode']}; model {config.model}; {config.epochs} epochs; batch {config.batch_size}",
-        f"- realised training noise rate: {extra['actual_noise_rate']:.4f}",
+        _noise_line(extra["actual_noise_rate"]),
     ]
+    if "forget_rate" in extra:
+        lines.append(_forget_line(extra["forget_rate"]))
     if "search" in extra:
         s = extra["search"]
         lines += [
@@ -124,7 +162,42 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     for label, row in table.items():
         seeds = ", ".join(f"{a:.4f}" for a in row["test_acc_per_seed"])
         lines.append(f"| {label} | {row['mean']:.4f} ± {row['std']:.4f} | {seeds} |")
+    lines += ["", *_issue_lines(extra["label_issues"])]
     lines += ["", "![test accuracy](test_accuracy.png)", "", "![R(t)](schedule.png)"]
     if "search" in extra:
         lines += ["", "![search progress](search_progress.png)"]
     return "\n".join(lines) + "\n"
+
+
+def _noise_line(rate: float | None) -> str:
+    if rate is None:
+        return "- training noise rate: unknown (your labels are taken as given; no noise injected)"
+    return f"- realised training noise rate: {rate:.4f}"
+
+
+def _forget_line(info: dict) -> str:
+    text = f"- Co-teaching forget rate τ = {info['value']:.4f} ({info['source']}"
+    if info["source"] == "auto":
+        text += f": confident-learning estimate {info['estimate']:.4f} in {info['seconds']:.1f} s"
+        if "error" in info:
+            text += f", true rate {info['true_rate']:.4f}, error {info['error']:+.4f}"
+    return text + ")"
+
+
+def _issue_lines(summary: dict) -> list[str]:
+    lines = [
+        f"## Label issues ({summary['from']})",
+        "",
+        f"{summary['flagged']} of {summary['samples']} training/validation samples flagged as mislabeled: "
+        "see label_issues.csv (most suspicious first).",
+    ]
+    quality = summary["detection"]
+    if quality is not None:
+        lines += [
+            "",
+            "| precision | recall | F1 | flagged | truly flipped |",
+            "|---|---|---|---|---|",
+            f"| {quality['precision']:.4f} | {quality['recall']:.4f} | {quality['f1']:.4f} | {quality['flagged']} "
+            f"| {quality['noisy']} |",
+        ]
+    return lines

@@ -44,14 +44,22 @@ from memjax.models import get_model
 METRICS = ("train_loss", "label_precision", "kept_fraction", "val_acc", "test_acc")
 
 
+class Tally(NamedTuple):
+    """Per-sample selection counts over the last ``Engine.tally_epochs`` epochs of a run (label issues)."""
+
+    seen: jax.Array  # (n,) epochs in which the training sample was in a batch
+    kept: jax.Array  # (N, n) each network's summed sample weight (kept epochs for 0/1 selection)
+
+
 class TrainState(flax.struct.PyTreeNode):
-    """The networks' variables and Adam states, stacked on a leading axis of size ``num_nets``, and the
-    method's own carried state."""
+    """The networks' variables and Adam states, stacked on a leading axis of size ``num_nets``, the
+    method's own carried state, and (after :func:`run`) the run's per-sample :class:`Tally`."""
 
     params: Any
     batch_stats: Any  # {} for models without BatchNorm
     opt_state: optax.OptState
     carry: Any = ()
+    tally: Any = ()
 
 
 class DeviceData(NamedTuple):
@@ -83,6 +91,7 @@ class Engine:
     lr: float
     decay_start: int
     input_shape: tuple[int, ...]
+    tally_epochs: int = 10  # per-sample selection is counted over the last epochs of a run
 
 
 def adam_plan(epoch, num_epochs: int, decay_start: int, lr: float):
@@ -140,6 +149,7 @@ def make_engine(config, data, **method_extras) -> Engine:
         lr=config.lr,
         decay_start=config.decay_start,
         input_shape=data.input_shape,
+        tally_epochs=config.tally_epochs,
     )
 
 
@@ -180,9 +190,15 @@ def apply(engine: Engine, params, batch_stats, x, train: bool, key=None):
     return jnp.stack(logits), jax.tree.map(lambda *a: jnp.stack(a), *stats)
 
 
+def scale_inputs(x):
+    """Network inputs: uint8 images scaled to [0, 1]; float features (tabular data) as they are."""
+    return x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x.astype(jnp.float32)
+
+
 def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, keep, epoch):
-    """One Adam step of every network on the batch ``idx``: (state, (per-net loss, kept weight, kept clean))."""
-    x = data.train_x[idx].astype(jnp.float32) / 255.0
+    """One Adam step of every network on the batch ``idx``:
+    (state, (per-net loss, kept weight, kept clean, (N, B) sample weights))."""
+    x = scale_inputs(data.train_x[idx])
     y = data.train_y[idx]
 
     def loss_fn(params):
@@ -196,7 +212,7 @@ def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, ke
     weights = objective.weights
     kept_clean = jnp.sum(weights * data.train_clean[idx], axis=-1)
     new_state = TrainState(params, stats, opt_state, objective.carry)
-    return new_state, (objective.per_net, weights.sum(-1), kept_clean)
+    return new_state, (objective.per_net, weights.sum(-1), kept_clean, weights)
 
 
 def evaluate(engine: Engine, state: TrainState, images, labels, weights) -> jax.Array:
@@ -204,7 +220,7 @@ def evaluate(engine: Engine, state: TrainState, images, labels, weights) -> jax.
 
     def chunk(carry, inputs):
         x, y, w = inputs
-        logits, _ = apply(engine, state.params, state.batch_stats, x.astype(jnp.float32) / 255.0, False)
+        logits, _ = apply(engine, state.params, state.batch_stats, scale_inputs(x), False)
         correct = jnp.sum((jnp.argmax(logits, -1) == y) * w, axis=-1)
         return carry, (correct, jnp.all(jnp.isfinite(logits), axis=(1, 2)))
 
@@ -214,7 +230,7 @@ def evaluate(engine: Engine, state: TrainState, images, labels, weights) -> jax.
 
 def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, key):
     """One epoch (a fresh permutation, drop_last batches) at the learning-rate plan's (lr, β1) of ``epoch``;
-    returns the new state and the epoch's metrics, each (N,)."""
+    returns the new state, the epoch's metrics, each (N,), and its per-sample :class:`Tally`."""
     lr, b1 = adam_plan(epoch, engine.num_epochs, engine.decay_start, engine.lr)
     n = engine.num_nets
     hyper = {**state.opt_state.hyperparams, "learning_rate": jnp.full(n, lr), "b1": jnp.full(n, b1)}
@@ -227,7 +243,12 @@ def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, 
         return train_step(engine, data, state, *inputs, keep, epoch)
 
     step_keys = jax.random.split(step_key, engine.steps_per_epoch)
-    state, (loss, kept, kept_clean) = jax.lax.scan(step, state, (batches, step_keys))
+    state, (loss, kept, kept_clean, weights) = jax.lax.scan(step, state, (batches, step_keys))
+    order = batches.reshape(-1)
+    tally = Tally(
+        jnp.zeros(len(data.train_y)).at[order].add(1.0),
+        jnp.zeros((n, len(data.train_y))).at[:, order].add(jnp.moveaxis(weights, 1, 0).reshape(n, -1)),
+    )
     kept_total = kept.sum(0)
     metrics = {
         "train_loss": loss.mean(0),
@@ -236,26 +257,48 @@ def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, 
         "val_acc": evaluate(engine, state, data.val_x, data.val_y, data.val_w),
         "test_acc": evaluate(engine, state, data.test_x, data.test_y, data.test_w),
     }
-    return state, metrics
+    return state, metrics, tally
 
 
 def run(engine: Engine, data: DeviceData, schedule, key, callback: Callable | None = None):
-    """The whole run: (metrics {name: (E, N)}, final state) for an (E,) schedule, E ≤ T."""
+    """The whole run: (metrics {name: (E, N)}, final state) for an (E,) schedule, E ≤ T. The final state's
+    ``tally`` counts each training sample's selection over the last ``engine.tally_epochs`` epochs."""
     schedule = jnp.asarray(schedule, jnp.float32)
     if schedule.ndim != 1 or not 1 <= schedule.shape[0] <= engine.num_epochs:
         raise ValueError(f"schedule has shape {schedule.shape}, expected (E,) with 1 <= E <= {engine.num_epochs}")
     init_key, run_key = jax.random.split(key)
 
-    def epoch_fn(state, inputs):
+    tally_from = schedule.shape[0] - engine.tally_epochs
+
+    def epoch_fn(carry, inputs):
+        state, tally = carry
         epoch, keep = inputs
-        state, metrics = run_epoch(engine, data, state, epoch, keep, jax.random.fold_in(run_key, epoch))
+        state, metrics, new = run_epoch(engine, data, state, epoch, keep, jax.random.fold_in(run_key, epoch))
+        tally = jax.tree.map(lambda total, x: total + jnp.where(epoch >= tally_from, x, 0.0), tally, new)
         if callback is not None:
             jax.debug.callback(callback, epoch, metrics)
-        return state, metrics
+        return (state, tally), metrics
 
-    epochs = jnp.arange(schedule.shape[0])
-    state, metrics = jax.lax.scan(epoch_fn, init_state(engine, init_key), (epochs, schedule))
-    return metrics, state
+    n = len(data.train_y)
+    start = (init_state(engine, init_key), Tally(jnp.zeros(n), jnp.zeros((engine.num_nets, n))))
+    (state, tally), metrics = jax.lax.scan(epoch_fn, start, (jnp.arange(schedule.shape[0]), schedule))
+    return metrics, state.replace(tally=tally)
+
+
+def score_samples(engine: Engine, state: TrainState, images, chunk: int = 1000) -> jax.Array:
+    """Softmax probabilities (N, n, C) of every network on ``images`` (n, ...), e.g. the training set
+    ``data.train_x``: a forward pass in evaluation mode, in chunks; pure, so ``jax.vmap`` it over a
+    population's states."""
+    n = len(images)
+    chunk = min(chunk, n)
+    idx = jnp.minimum(jnp.arange(-(-n // chunk) * chunk), n - 1).reshape(-1, chunk)
+
+    def forward(_, rows):
+        logits, _ = apply(engine, state.params, state.batch_stats, scale_inputs(images[rows]), False)
+        return None, jax.nn.softmax(logits, -1)
+
+    _, probs = jax.lax.scan(forward, None, idx)  # (chunks, N, chunk, C)
+    return jnp.moveaxis(probs, 1, 0).reshape(engine.num_nets, -1, probs.shape[-1])[:, :n]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,176 @@
+"""Label issues: the confident joint and noise-rate estimate against a direct count, the score and flags,
+the engine's per-sample tally and scoring, k-fold cross-validation as one population, the issue table."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memjax import crossval, label_issues, noise
+from memjax.config import Config
+from memjax.data import load_digits, make_dataset
+from memjax.schedules import coteaching_schedule
+from memjax.train import make_train, score_samples
+
+DIGITS = Config(epochs=6, batch_size=64, decay_start=4, noise_rate=0.4, tally_epochs=2, eval_batch_size=500)
+
+
+def test_confident_joint_matches_a_direct_count():
+    rng = np.random.RandomState(0)
+    labels, probs = rng.randint(0, 4, 300), rng.dirichlet(np.ones(4), 300)
+    thresholds = [np.mean([p[j] for p, y in zip(probs, labels, strict=True) if y == j]) for j in range(4)]
+    expected = np.zeros((4, 4), int)
+    for p, y in zip(probs, labels, strict=True):  # Northcutt et al. 2021, eq. 1, sample by sample
+        above = [j for j in range(4) if p[j] >= thresholds[j]]
+        if above:
+            expected[y, max(above, key=lambda j: p[j])] += 1
+    np.testing.assert_array_equal(label_issues.confident_joint(labels, probs), expected)
+
+
+def test_noise_rate_estimate_is_exact_for_probabilities_that_know_the_truth():
+    clean = np.arange(2000) % 5
+    noisy = noise.corrupt_labels(clean, noise.transition_matrix("pair", 5, 0.3), seed=3)
+    probs = np.full((2000, 5), 0.02)
+    probs[np.arange(2000), clean] = 0.92  # a classifier that predicts the clean class, not the noisy label
+    assert label_issues.estimate_noise_rate(noisy, probs) == pytest.approx(np.mean(noisy != clean), abs=1e-12)
+    # cleanlab computes the same confident joint (checked only where the optional extra is installed)
+    count = pytest.importorskip("cleanlab.count")
+    np.testing.assert_array_equal(
+        label_issues.confident_joint(noisy, probs), count.compute_confident_joint(noisy, probs, calibrate=False)
+    )
+
+
+def test_score_flags_and_detection_quality_by_hand():
+    labels = np.array([0, 1, 2, 0])
+    probs = np.array([[0.9, 0.05, 0.05], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.6, 0.1]])
+    left_out = np.array([0.0, 1.0, 0.9, 0.2])
+    np.testing.assert_allclose(label_issues.noisiness_score(labels, probs), [0.1, 0.8, 0.2, 0.7])
+    np.testing.assert_allclose(label_issues.noisiness_score(labels, probs, left_out), [0.05, 0.9, 0.55, 0.45])
+    np.testing.assert_array_equal(label_issues.find_label_issues(labels, probs, left_out), [0, 1, 1, 0])
+    quality = label_issues.detection_quality(np.array([0, 1, 1, 0], bool), np.array([0, 1, 0, 1], bool))
+    assert quality == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "flagged": 2, "noisy": 2}
+    seen, kept = np.array([2.0, 2.0, 0.0]), np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    np.testing.assert_allclose(label_issues.left_out_fraction(seen, kept), [0.5, 0.5, 0.0])
+
+
+@pytest.fixture(scope="module")
+def digits_run():
+    data = make_dataset(load_digits(), DIGITS)
+    train = make_train(DIGITS, data)
+    metrics, state = train(coteaching_schedule(DIGITS.epochs, 0.4), jax.random.key(0))
+    return data, train, jax.device_get(metrics), state
+
+
+def test_tally_counts_the_last_epochs_selection(digits_run):
+    data, train, metrics, state = digits_run
+    seen, kept = np.asarray(state.tally.seen), np.asarray(state.tally.kept)
+    used = train.engine.steps_per_epoch * DIGITS.batch_size
+    assert seen.shape == (len(data.train_labels),) and kept.shape == (2, len(data.train_labels))
+    assert set(np.unique(seen)) <= {0.0, 1.0, 2.0} and seen.sum() == 2 * used  # each epoch sees `used` samples once
+    assert np.all(kept <= seen)  # 0/1 weights: kept at most once per epoch it was seen
+    # the per-sample counts add up to the epoch metrics' kept share of the last two epochs
+    np.testing.assert_allclose(kept.sum(1), metrics["kept_fraction"][-2:].sum(0) * used, rtol=1e-6)
+
+
+def test_score_samples_is_the_softmax_of_every_network(digits_run):
+    data, train, _, state = digits_run
+    probs = np.asarray(score_samples(train.engine, state, train.data.train_x, chunk=300))  # 1,131 = 3×300 + 231
+    assert probs.shape == (2, len(data.train_labels), 10)
+    for net in range(2):
+        variables = {"params": jax.tree.map(lambda a, i=net: a[i], state.params)}
+        x = data.train_images[-5:].astype(np.float32) / 255.0
+        direct = jax.nn.softmax(train.engine.model.apply(variables, x, train=False))
+        np.testing.assert_allclose(probs[net, -5:], direct, rtol=1e-5, atol=1e-6)
+
+
+def test_folds_are_stratified_and_disjoint():
+    labels = np.repeat(np.arange(3), [50, 31, 20])
+    ids = crossval.fold_ids(labels, 4, seed=0)
+    sizes = np.bincount(ids)
+    assert sizes.max() - sizes.min() <= 1
+    for c in range(3):
+        counts = np.bincount(ids[labels == c], minlength=4)
+        assert counts.max() - counts.min() <= 1
+    data = make_dataset(load_digits(), DIGITS)
+    ids = crossval.fold_ids(data.train_labels, 3, seed=0)
+    for k, part in enumerate(crossval.fold_datasets(data, ids)):
+        held_out = data.train_images[ids == k]
+        trained = {row.tobytes() for row in part.train_images}
+        assert not any(row.tobytes() in trained for row in held_out)
+
+
+def test_vmapped_folds_equal_separate_fold_runs():
+    config = DIGITS.replace(method="standard", epochs=2, decay_start=2)
+    data = make_dataset(load_digits(), config)
+    key = jax.random.key(5)
+    probs, metrics = crossval.out_of_sample_probs(config, data, jnp.ones(2), key, folds=3)
+    ids = crossval.fold_ids(data.train_labels, 3, config.seed)
+    part = crossval.fold_datasets(data, ids)[1]
+    train = make_train(config, part)
+    single, state = train(jnp.ones(2), jax.random.fold_in(key, 1))
+    direct = np.asarray(score_samples(train.engine, state, jax.device_put(data.train_images[ids == 1]))[0])
+    np.testing.assert_allclose(probs[ids == 1], direct, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(metrics["val_acc"][1], single["val_acc"], atol=1e-6)
+
+
+def test_issue_table_and_clean_export_follow_the_original_order():
+    arrays = load_digits()
+    data = make_dataset(arrays, Config(noise_rate=0.3, train_subset=600, val_fraction=0.2))
+    rng = np.random.RandomState(0)
+    train_probs = rng.dirichlet(np.ones(10), len(data.train_labels))
+    val_probs = rng.dirichlet(np.ones(10), len(data.val_labels))
+    table = label_issues.issue_table(data, train_probs, val_probs, rng.rand(len(data.train_labels)))
+    assert np.all(np.diff(table["score"]) <= 0) and len(table["index"]) == 600  # most suspicious first
+    row_of = {int(i): r for r, i in enumerate(table["index"])}
+    for split, images, labels, index in (
+        ("train", data.train_images, data.train_labels, data.train_index),
+        ("val", data.val_images, data.val_labels, data.val_index),
+    ):
+        rows = [row_of[int(i)] for i in index]
+        np.testing.assert_array_equal(arrays["train_images"][index], images)  # the index names the user's sample
+        assert set(table["split"][rows]) == {split}
+        np.testing.assert_array_equal(table["given_label"][rows], labels)
+        np.testing.assert_array_equal(table["clean_label"][rows], arrays["train_labels"][index])
+    assert label_issues.table_quality(table)["noisy"] == int(np.sum(table["given_label"] != table["clean_label"]))
+
+    clean = label_issues.clean_npz_arrays(data, table)
+    kept = np.sort(table["index"][~table["flagged"]])
+    np.testing.assert_array_equal(clean["train_images"], arrays["train_images"][kept])
+    np.testing.assert_array_equal(clean["train_labels"], arrays["train_labels"][kept])  # the truth behind the noise
+    given = dict(zip(table["index"].tolist(), table["given_label"].tolist(), strict=True))
+    np.testing.assert_array_equal(clean["train_noisy_labels"], [given[i] for i in kept])
+    relabelled = label_issues.clean_npz_arrays(data, table, relabel=True)
+    order = np.argsort(table["index"])
+    np.testing.assert_array_equal(relabelled["train_images"], arrays["train_images"][table["index"][order]])
+    expected = np.where(table["flagged"], table["predicted_label"], table["given_label"])[order]
+    np.testing.assert_array_equal(relabelled["train_noisy_labels"], expected)
+
+
+@pytest.mark.slow
+def test_a_run_on_synthetic_noise_reports_detection_quality(tmp_path):
+    from memjax.launch import main
+
+    args = ["--method", "coteaching", "--epochs", "8", "--decay-start", "6", "--seeds", "1", "--noise-rate", "0.4"]
+    assert main(["--runs-dir", str(tmp_path), "--name", "run", *args]) == 0
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    with open(run / "label_issues.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1258 and {r["split"] for r in rows} == {"train", "val"}  # digits' 70 % training part
+    flagged = np.array([r["flagged"] == "1" for r in rows])
+    noisy = np.array([r["given_label"] != r["clean_label"] for r in rows])
+    hits = np.sum(flagged & noisy)  # recount from the CSV
+    detection = metrics["label_issues"]["detection"]
+    assert detection["precision"] == pytest.approx(hits / flagged.sum())
+    assert detection["recall"] == pytest.approx(hits / noisy.sum())
+    assert detection["recall"] > 0.75 and detection["precision"] > 0.9, detection  # measured: 0.806, 0.957
+    assert metrics["forget_rate"] == {"source": "noise_rate", "value": 0.4}
+    summary = (run / "summary.md").read_text()
+    assert f"| {detection['precision']:.4f} | {detection['recall']:.4f} | {detection['f1']:.4f} |" in summary
+    scores = np.array([float(r["score"]) for r in rows])
+    assert np.all(np.diff(scores) <= 0) and np.array_equal(flagged, scores > 0.5)
