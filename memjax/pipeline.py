@@ -44,18 +44,32 @@ class _Quiet:
 ProgressFactory = Callable[[int, str], object]
 
 
-def check(config):
+def check(config, mode: str = "method"):
     """``config`` if every value is in range and every name is known to the registry that owns it; else a
-    one-line ``ValueError`` naming the problem and the fix (nothing is loaded or written)."""
+    one-line ``ValueError`` naming the problem and the fix (nothing is loaded or written). ``mode``
+    "search" also needs a method driven by R(t)."""
     config.validate()
-    methods.get(config.method)
+    method = methods.get(config.method)
+    if mode == "search" and not method.uses_schedule:
+        searchable = ", ".join(name for name, m in methods.METHODS.items() if m.uses_schedule)
+        raise ValueError(f"method {config.method} has no R(t) to search: drop --search, or use one of {searchable}")
     driver.algorithm_config(config)  # the search name and its --search-options
     models.get_model(config.model, 2, conv_impl=config.conv_impl, dtype=precision.compute_dtype(config.compute_dtype))
     noise.check_kind(config.noise)
+    for path in (config.noise_matrix, config.fc_matrix):  # readable, square and row-stochastic (C: once loaded)
+        if path:
+            noise.load_matrix(path)
     conv.resolve(config.conv_impl)
     if config.reward_networks not in driver.REWARD_NETWORKS:
         raise ValueError(f"unknown reward_networks {config.reward_networks!r}: use one of mean, max")
     data_lib.resolve(config.dataset, config.data_dir)
+    return config
+
+
+def check_data(config, data):
+    """``config``'s method builds for ``data`` (e.g. F-correction's given matrix is C×C for its C classes);
+    a one-line ``ValueError`` otherwise. Call after loading, before writing anything."""
+    methods.get(config.method).build(config, data.num_classes)
     return config
 
 
@@ -75,14 +89,18 @@ def default_schedule(config) -> jax.Array:
 
 
 def retrain(config, data, schedules: dict[str, np.ndarray], callback: Callable | None = None) -> list[dict]:
-    """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call; runs as report dicts."""
+    """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call; runs as report dicts.
+    A method with a ``prepare`` stage (F-correction's estimate of T) runs it first for the same keys, also
+    vmapped, and each run starts from its own result."""
+    method = methods.get(config.method)
     train = make_train(config, data, callback=callback)
     labels = [label for label in schedules for _ in range(config.seeds)]
     seeds = [s for _ in schedules for s in range(config.seeds)]
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
     keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
-    metrics = jax.device_get(train.population(stacked, keys)[0])
-    return [
+    carries = method.prepare(config, data, keys) if method.prepare else None
+    metrics = jax.device_get(train.population(stacked, keys, carries)[0])
+    runs = [
         {
             "label": label,
             "seed": seed,
@@ -91,6 +109,10 @@ def retrain(config, data, schedules: dict[str, np.ndarray], callback: Callable |
         }
         for i, (label, seed) in enumerate(zip(labels, seeds, strict=True))
     ]
+    if carries is not None:  # what the prepare stage found, e.g. F-correction's estimated T of each run
+        for i, run in enumerate(runs):
+            run["prepared"] = jax.tree.map(lambda a, i=i: np.asarray(a[i]), carries)
+    return runs
 
 
 def _search(config, data, run_dir: Path, progress: ProgressFactory) -> tuple[dict, dict]:
@@ -126,6 +148,8 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
     bar = progress(len(schedules) * config.seeds * config.epochs, "retrain")
     runs = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1))
     bar.close()
+    if "prepared" in runs[0]:
+        extra["prepared"] = [jax.tree.map(lambda a: a.tolist(), run["prepared"]) for run in runs]
     table = report.accuracy_table(runs)
     write_outputs(run_dir, config, runs, table, schedules, extra)
     return {"table": table, **extra}

@@ -110,7 +110,8 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     lines = [
         f"# memjax run: {config.dataset}, {config.noise} noise {config.noise_rate}",
         "",
-        f"- mode: {extra['mode']}; model {config.model}; {config.epochs} epochs; batch {config.batch_size}",
+        f"- mode: {extra['mode']}; method {config.method}; model {config.model}; {config.epochs} epochs; "
+        f"batch {config.batch_size}",
         f"- realised training noise rate: {extra['actual_noise_rate']:.4f}",
     ]
     if "search" in extra:
