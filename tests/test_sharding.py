@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import json, jax, jax.numpy as jnp, numpy as np
@@ -33,6 +35,7 @@ def _run(devices: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_population_sharded_over_two_devices_matches_one():
     one, two = _run(1), _run(2)
     assert (one["devices"], one["used"]) == (1, 1)

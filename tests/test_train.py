@@ -7,12 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memjax import train as engine_lib
 from memjax.config import Config
 from memjax.data import load_digits, make_dataset
 from memjax.methods import METHODS
 from memjax.noise import transition_matrix
 from memjax.schedules import coteaching_schedule
-from memjax import train as engine_lib
 from memjax.train import METRICS, adam_plan, make_train
 
 DIGITS = Config(epochs=6, batch_size=64, decay_start=3, noise_rate=0.5)
@@ -43,12 +43,14 @@ def assert_memorisation_and_robustness(arrays, config, drop, margin, precision):
     assert abs(std["label_precision"][-1].mean() - 0.5) < 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_memorisation_on_digits(digits, seed):
     config = Config(epochs=150, batch_size=32, decay_start=150, noise_rate=0.5, seed=seed, noise_seed=seed + 1)
     assert_memorisation_and_robustness(digits, config, drop=0.15, margin=0.12, precision=0.8)
 
 
+@pytest.mark.slow
 def test_memorisation_on_real_mnist(mnist_npz):
     with np.load(mnist_npz) as f:
         arrays = {k: f[k] for k in f.files}
@@ -56,6 +58,7 @@ def test_memorisation_on_real_mnist(mnist_npz):
     assert_memorisation_and_robustness(arrays, config, drop=0.08, margin=0.08, precision=0.85)
 
 
+@pytest.mark.slow
 def test_metrics_shapes_and_reproducibility(digits):
     a, _ = run(digits, DIGITS, seed=3)
     b, _ = run(digits, DIGITS, seed=3)
@@ -73,11 +76,8 @@ def extras_for(method: str, num_classes: int = 10) -> dict:
     return {"transition": transition_matrix("symmetric", num_classes, 0.5)} if method == "fcorrection" else {}
 
 
-# Co-teaching in the quick suite; every other method (about 30-100 s each on a loaded 2-core CPU) as slow.
-EVERY_METHOD = [m if m == "coteaching" else pytest.param(m, marks=pytest.mark.slow) for m in METHODS]
-
-
-@pytest.mark.parametrize("method", EVERY_METHOD)
+@pytest.mark.slow
+@pytest.mark.parametrize("method", list(METHODS))
 def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch, method):
     config = DIGITS.replace(method=method, init_epoch=2)
     data = make_dataset(digits, config)
@@ -110,6 +110,7 @@ def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch, meth
     assert len(traces) == n_traces
 
 
+@pytest.mark.slow
 def test_per_run_carries_match_single_runs_and_never_retrace(digits, monkeypatch):
     """F-correction with a different T per run (the pipeline's estimates): one vmapped program."""
     config = DIGITS.replace(method="fcorrection")
@@ -133,6 +134,7 @@ def test_per_run_carries_match_single_runs_and_never_retrace(digits, monkeypatch
         train(schedules[0], keys[0])
 
 
+@pytest.mark.slow
 def test_coteaching_with_full_keep_equals_standard(digits):
     ones = jnp.ones(DIGITS.epochs)
     std, _ = run(digits, DIGITS.replace(method="standard"), ones)
@@ -144,6 +146,7 @@ def test_coteaching_with_full_keep_equals_standard(digits):
     np.testing.assert_array_equal(cot["kept_fraction"], 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["coteaching", "coteaching_plus", "selfteach", "jocor"])
 def test_single_sample_per_batch_still_trains(digits, method):
     config = DIGITS.replace(method=method, epochs=20, batch_size=16, decay_start=20, noise_rate=0.2, init_epoch=5)
@@ -158,6 +161,7 @@ def test_single_sample_per_batch_still_trains(digits, method):
     assert metrics["test_acc"][-1].min() > 0.2
 
 
+@pytest.mark.slow
 def test_coteaching_plus_uses_disagreement_after_init_epoch(digits):
     config = DIGITS.replace(method="coteaching_plus", epochs=10, init_epoch=4)
     metrics, _ = run(digits, config, jnp.ones(config.epochs))
@@ -166,12 +170,14 @@ def test_coteaching_plus_uses_disagreement_after_init_epoch(digits):
     assert np.all(kept[4:] < 0.9)  # afterwards only disagreements, which are few
 
 
+@pytest.mark.slow
 def test_diverging_run_returns_nan_metrics(digits):
     metrics, _ = run(digits, DIGITS.replace(lr=1e30, decay_start=100))
     assert np.isnan(metrics["train_loss"][-1]).all()
     assert np.isnan(metrics["val_acc"][-1]).all() and np.isnan(metrics["test_acc"][-1]).all()
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_travel_and_are_used_in_eval(digits):
     config = DIGITS.replace(model="cnn", epochs=3)
     metrics, state = run(digits, config)
@@ -182,6 +188,7 @@ def test_batchnorm_statistics_travel_and_are_used_in_eval(digits):
     assert metrics["test_acc"][-1].min() > 0.5
 
 
+@pytest.mark.slow
 def test_callback_sees_every_epoch_without_changing_results(digits):
     data = make_dataset(digits, DIGITS)
     seen = []
