@@ -24,7 +24,7 @@ class Config:
     data_dir: str | None = _field(None, "tfds data_dir or the shared .npz folder (default: $MEMJAX_DATA_DIR)")
     noise: str = _field("symmetric", "label-noise kind (transition matrix) applied to the training labels")
     noise_rate: float = _field(0.5, "share of training labels flipped by the transition matrix, in [0, 1)")
-    noise_matrix: str = _field("", "--noise matrix: the C×C transition matrix (.npy or .json, rows sum to 1)")
+    noise_matrix: str = _field("", "the C×C transition matrix of --noise matrix (.npy or .json, rows sum to 1)")
     noise_seed: int = _field(1, "RandomState seed of the reference corruption procedure")
     val_fraction: float = _field(0.1, "stratified validation split carved from the training set, in [0, 1)")
     clean_val: bool = _field(False, "keep validation labels clean (the paper's protocol) instead of noisy")

@@ -107,6 +107,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
     """(config, mode) from the preset and the flags; mode is "method" when ``--method`` is given without
     ``--search`` (that method with its default R(t)), else "search" (S2E searches the method's R(t))."""
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+    if "noise_matrix" in overrides:  # --noise-matrix PATH alone means --noise matrix
+        overrides.setdefault("noise", "matrix")
     preset = args.preset or preset_for(overrides.get("dataset", "digits"))
     mode = "method" if "method" in overrides and "search" not in overrides else "search"
     return pipeline.check(get_config(preset, args.smoke).replace(**overrides), mode), mode

@@ -14,6 +14,7 @@ from memjax.data import load_digits, make_dataset
 from memjax.launch import main
 
 TINY = ["--smoke", "--epochs", "3", "--decay-start", "2", "--seeds", "1", "--train-subset", "600", "--init-epoch", "1"]
+TINY += ["--reward-epochs", "2"]
 DRIVEN = [name for name, m in methods.METHODS.items() if m.uses_schedule]
 
 
@@ -28,6 +29,7 @@ def rows(run_dir):
     return (run_dir / "epochs.csv").read_text().splitlines()[1:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(methods.METHODS))
 def test_every_method_runs_from_the_cli(tmp_path, method):
     assert launch(tmp_path, *TINY, "--method", method, "--name", method, "--fc-estimate-epochs", "2") == 0
@@ -41,10 +43,11 @@ def test_every_method_runs_from_the_cli(tmp_path, method):
         np.testing.assert_allclose(np.sum(prepared["transition"], axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", DRIVEN)
 def test_s2e_searches_every_schedule_driven_method(tmp_path, method):
     args = [*TINY, "--method", method, "--search", "ng", "--population", "2", "--generations", "2"]
-    assert launch(tmp_path, *args, "--reward-epochs", "2", "--name", method) == 0
+    assert launch(tmp_path, *args, "--name", method) == 0
     run = tmp_path / "runs" / method
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["mode"] == "search" and metrics["search"]["epochs_used"] == 2 * 2 * 3
@@ -56,6 +59,7 @@ def test_s2e_searches_every_schedule_driven_method(tmp_path, method):
     assert len(rows(run)) == 2 * 3 * methods.get(method).num_nets  # both schedules retrained with the method
 
 
+@pytest.mark.slow
 def test_fcorrection_pipeline_estimates_t_per_seed_then_trains_with_it():
     config = Config(method="fcorrection", epochs=6, batch_size=32, decay_start=4, seeds=2, fc_estimate_epochs=4)
     data = make_dataset(load_digits(), config)
@@ -64,11 +68,14 @@ def test_fcorrection_pipeline_estimates_t_per_seed_then_trains_with_it():
     assert estimates.shape == (2, 10, 10)
     np.testing.assert_allclose(estimates.sum(axis=2), 1.0, rtol=1e-5)
     assert not np.allclose(estimates[0], estimates[1])  # each seed estimates its own T
-    assert np.all(np.diagonal(estimates, axis1=1, axis2=2) > 0.3)  # 50% symmetric noise: T_ii = 0.5
+    diagonal = np.diagonal(estimates, axis1=1, axis2=2).mean(axis=1)  # 50% symmetric noise: 0.5, elsewhere 0.056
+    off = (estimates.sum(axis=(1, 2)) - diagonal * 10) / 90
+    assert np.all((0.3 < diagonal) & (diagonal < 0.7)) and np.all(diagonal > 5 * off), (diagonal, off)
     for run in runs:
         assert run["metrics"]["test_acc"].shape == (config.epochs, 1) and run["metrics"]["test_acc"][-1, 0] > 0.5
 
 
+@pytest.mark.slow
 def test_given_fc_matrix_skips_the_estimate(tmp_path):
     path = tmp_path / "t.json"
     path.write_text(json.dumps(np.eye(10).tolist()))
@@ -111,17 +118,19 @@ def test_bad_method_and_noise_parameters_are_one_line_errors(tmp_path, capsys, a
 def test_bad_matrix_files_are_one_line_errors(tmp_path, capsys, flag, matrix, message):
     path = tmp_path / "m.npy"
     np.save(path, matrix)
-    method = ["--method", "fcorrection"] if flag == "--fc-matrix" else ["--noise", "matrix"]
+    method = ["--method", "fcorrection"] if flag == "--fc-matrix" else []  # --noise-matrix alone: --noise matrix
     assert launch(tmp_path, *TINY, *method, flag, str(path)) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and str(path) in err, err
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_noise_matrix_file_corrupts_the_labels(tmp_path):
     path = tmp_path / "pair.json"
     matrix = np.eye(10) * 0.7 + np.roll(np.eye(10), 1, axis=1) * 0.3
     path.write_text(json.dumps(matrix.tolist()))
     assert launch(tmp_path, *TINY, "--method", "standard", "--noise", "matrix", "--noise-matrix", str(path)) == 0
-    (run,) = (tmp_path / "runs").iterdir()
+    assert launch(tmp_path, *TINY, "--method", "standard", "--noise", "pair", "--noise-matrix", str(path)) == 2
+    (run,) = [p for p in (tmp_path / "runs").iterdir() if (p / "metrics.json").exists()]
     assert json.loads((run / "metrics.json").read_text())["actual_noise_rate"] == pytest.approx(0.3, abs=0.06)
