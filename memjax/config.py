@@ -26,6 +26,7 @@ class Config:
     data_dir: str | None = _field(None, "tfds data_dir or the shared .npz folder (default: $MEMJAX_DATA_DIR)")
     noise: str = _field("symmetric", "label-noise kind (transition matrix) applied to the training labels")
     noise_rate: float = _field(0.5, "share of training labels flipped by the transition matrix, in [0, 1)")
+    noise_matrix: str = _field("", "the C×C transition matrix of --noise matrix (.npy or .json, rows sum to 1)")
     noise_seed: int = _field(1, "RandomState seed of the reference corruption procedure")
     val_fraction: float = _field(0.1, "stratified validation split carved from the training set, in [0, 1)")
     clean_val: bool = _field(False, "keep validation labels clean (the paper's protocol) instead of noisy")
@@ -46,6 +47,9 @@ class Config:
     # sample selection
     method: str = _field("coteaching", "training method (memjax.methods)")
     init_epoch: int = _field(20, "Co-teaching+: epochs of plain Co-teaching before the disagreement rule")
+    co_lambda: float = _field(0.1, "JoCoR: weight λ in [0, 1] of the co-regularisation (KL) term of the joint loss")
+    fc_matrix: str = _field("", "F-correction: its transition matrix T (.npy/.json); empty = estimate T first")
+    fc_estimate_epochs: int = _field(20, "F-correction: epochs (at most) of the Standard run that estimates T")
     min_keep: float = _field(0.01, "R(t) is clipped to [min_keep, 1]")
     tk: int = _field(10, "Co-teaching's schedule: full forget rate reached after tk epochs")
     c: float = _field(1.0, "Co-teaching's schedule exponent")
@@ -94,13 +98,15 @@ class Config:
             raise ValueError(f"test_fraction={self.test_fraction} must lie in (0, 1): pass e.g. --test-fraction 0.2")
 
     def _check_train(self) -> None:
-        self._positive("epochs", "batch_size", "eval_batch_size", "tally_epochs")
+        self._positive("epochs", "batch_size", "eval_batch_size", "tally_epochs", "fc_estimate_epochs")
         if self.decay_start < 0:
             raise ValueError(f"decay_start={self.decay_start} is negative: pass 0 or more")
         if self.lr <= 0:
             raise ValueError(f"lr={self.lr} must be positive: pass e.g. --lr 0.001")
         if not 0.0 <= self.min_keep <= 1.0:
             raise ValueError(f"min_keep={self.min_keep} must lie in [0, 1]")
+        if not 0.0 <= self.co_lambda <= 1.0:
+            raise ValueError(f"co_lambda={self.co_lambda} is outside [0, 1]: pass e.g. --co-lambda 0.1")
         self._check_forget_rate()
 
     def _check_forget_rate(self) -> None:

@@ -74,7 +74,7 @@ def out_of_sample_probs(config, data, schedule, key, folds: int = FOLDS) -> tupl
     schedule = jnp.asarray(schedule, jnp.float32)
     run = jax.jit(jax.vmap(lambda d, k: engine_lib.run(engine, d, schedule, k)))
     metrics, states = run(stacked, keys)
-    score = jax.vmap(lambda s, x: engine_lib.score_samples(engine, s, x).mean(0), in_axes=(0, None))
+    score = jax.vmap(lambda s, x: engine_lib.predict(engine, s, x).mean(0), in_axes=(0, None))
     probs = jax.jit(score)(states, jax.device_put(data.train_images))
     probs = np.asarray(probs)[ids, np.arange(len(ids))]
     return probs, jax.device_get(metrics)

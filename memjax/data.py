@@ -59,6 +59,13 @@ HUMAN_LABELS = {  # tfds feature holding each kind of human label, the default k
     },
     "cifar100_n": {"noisy": "noise_label"},
 }
+# Asymmetric noise (Patrini et al. 2017, github.com/giorgiop/loss-correction noise.py): each dataset's class
+# flips {clean: noisy} in its label order (MNIST: the digit; CIFAR-10: airplane, automobile, bird, cat, deer,
+# dog, frog, horse, ship, truck).
+CLASS_FLIPS = {
+    "mnist": {2: 7, 3: 8, 5: 6, 6: 5, 7: 1},  # 2→7, 3→8, 5↔6, 7→1
+    "cifar10": {9: 1, 2: 0, 4: 7, 3: 5, 5: 3},  # truck→automobile, bird→airplane, deer→horse, cat↔dog
+}
 _DATASET_HELP = (
     "digits, mnist, cifar10, cifar100, cifar10_n[:worse|aggre|random1..3], cifar100_n, tfds:NAME, npz:PATH, "
     "folder:PATH, csv:PATH"
@@ -469,6 +476,34 @@ def load(config, download: bool = False) -> Dataset:
     return dataclasses.replace(data, truth_known=not own or config.noise_rate > 0)
 
 
+def class_flips(name: str) -> dict[int, int] | None:
+    """The asymmetric-noise class map of dataset ``name`` (``mnist``, ``cifar10``, also as ``tfds:NAME``), or None."""
+    base = name[5:] if name.startswith("tfds:") else name
+    return CLASS_FLIPS.get(base)
+
+
+def noise_matrix(config, num_classes: int, name: str = "") -> np.ndarray:
+    """The transition matrix of ``config``'s noise on dataset ``name`` (default ``config.dataset``): a built-in
+    kind at ``config.noise_rate`` or the ``--noise matrix`` file; a one-line :class:`DataError` otherwise."""
+    name = name or config.dataset
+    try:
+        if config.noise == "matrix":
+            if not config.noise_matrix:
+                raise ValueError("--noise matrix needs the matrix file: pass --noise-matrix PATH (.npy or .json)")
+            return noise_lib.load_matrix(config.noise_matrix, num_classes)
+        if config.noise_matrix:
+            raise ValueError(f"--noise-matrix is only read with --noise matrix (given --noise {config.noise})")
+        flips = class_flips(name)
+        if config.noise == "asymmetric" and flips is None:
+            raise ValueError(
+                f"asymmetric noise has no class map for dataset {name!r} (built in: {', '.join(CLASS_FLIPS)}): "
+                "pass --noise matrix --noise-matrix PATH"
+            )
+        return noise_lib.transition_matrix(config.noise, num_classes, config.noise_rate, flips)
+    except ValueError as err:
+        raise DataError(str(err)) from None
+
+
 def stratified_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Sorted indices of a seeded stratified sample: ``round(fraction · n_c)`` of each class c."""
     rng = np.random.RandomState(seed)
@@ -483,12 +518,13 @@ def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_clas
     """Apply ``config``'s subset, noise and validation split to clean ``arrays`` (keys ``SPLIT_KEYS``).
 
     ``train_subset`` keeps a seeded random subset (not the first N). Noise: the given
-    ``train_noisy_labels`` if ``arrays`` has them (human noise), else ``config.noise`` at
-    ``config.noise_rate`` drawn with the reference procedure (seed ``config.noise_seed``) over the whole
-    (subset) training set in order. The validation split is stratified by the noisy labels and seeded by
-    ``config.seed``; its labels are noisy unless ``config.clean_val``. The test set is never corrupted.
-    Every training and validation sample keeps its position in the user's data (``train_index`` of
-    ``arrays`` if given, else its row), and ``arrays``' ``names`` / ``class_names`` pass through."""
+    ``train_noisy_labels`` if ``arrays`` has them (human noise), else :func:`noise_matrix` (``config.noise``
+    at ``config.noise_rate``, or the ``--noise matrix`` file) drawn with the reference procedure (seed
+    ``config.noise_seed``) over the whole (subset) training set in order. The validation split is stratified
+    by the noisy labels and seeded by ``config.seed``; its labels are noisy unless ``config.clean_val``. The
+    test set is never corrupted. Every training and validation sample keeps its position in the user's data
+    (``train_index`` of ``arrays`` if given, else its row), and ``arrays``' ``names`` / ``class_names`` pass
+    through."""
     try:
         config.validate("data")
     except ValueError as err:
@@ -508,10 +544,7 @@ def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_clas
     if given is not None:
         noisy = given
     else:
-        try:
-            matrix = noise_lib.transition_matrix(config.noise, num_classes, config.noise_rate)
-        except ValueError as err:
-            raise DataError(str(err)) from None
+        matrix = noise_matrix(config, num_classes, name)
         noisy = noise_lib.corrupt_labels(clean, matrix, config.noise_seed).astype(np.int32)
     val = stratified_indices(noisy, config.val_fraction, config.seed)
     train = np.setdiff1d(np.arange(len(noisy)), val)

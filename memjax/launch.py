@@ -3,6 +3,7 @@
     python -m memjax.launch                                     # embedded digits, S2E search, end to end
     python -m memjax.launch --dataset cifar100 --noise pair --noise-rate 0.45
     python -m memjax.launch --dataset mnist --method coteaching  # one method, no search (a baseline)
+    python -m memjax.launch --dataset mnist --method jocor --search ng   # S2E searches JoCoR's R(t)
     python -m memjax.launch --resume runs/NAME                   # continue a killed run
     python -m memjax.launch --dataset folder:my_images --image-size 32 --method coteaching --export-clean clean.npz
 
@@ -65,7 +66,7 @@ def _help(field: dataclasses.Field) -> str:
     text = field.metadata["help"]
     if field.name in CHOICES:
         text = f"{' | '.join(CHOICES[field.name])}: {text}"
-    return text + (" (given: run this method, no search)" if field.name == "method" else "")
+    return text + (" (given without --search: run this method, no search)" if field.name == "method" else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,11 +116,14 @@ def preset_for(dataset: str) -> str:
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
-    """(config, mode) from the preset and the flags; mode is "search" or "method"."""
+    """(config, mode) from the preset and the flags; mode is "method" when ``--method`` is given without
+    ``--search`` (that method with its default R(t)), else "search" (S2E searches the method's R(t))."""
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+    if "noise_matrix" in overrides:  # --noise-matrix PATH alone means --noise matrix
+        overrides.setdefault("noise", "matrix")
     preset = args.preset or preset_for(overrides.get("dataset", "digits"))
-    config = pipeline.check(get_config(preset, args.smoke).replace(**overrides))
-    return config, ("method" if "method" in overrides else "search")
+    mode = "method" if "method" in overrides and "search" not in overrides else "search"
+    return pipeline.check(get_config(preset, args.smoke).replace(**overrides), mode), mode
 
 
 def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
@@ -150,7 +154,7 @@ def _resume_config(args: argparse.Namespace) -> tuple[Config, str]:
     if not path.is_file():
         raise UsageError(f"--resume {args.resume}: no config.json there (not a memjax run folder)")
     saved = json.loads(path.read_text())
-    return pipeline.check(Config().replace(**saved["config"])), saved["mode"]
+    return pipeline.check(Config().replace(**saved["config"]), saved["mode"]), saved["mode"]
 
 
 def _check_export(args: argparse.Namespace, config: Config) -> Path | None:
@@ -201,15 +205,16 @@ def main(argv=None) -> int:
         _check_writable(run_dir)
         export = _check_export(args, config)
         data = data_lib.load(config, download=args.download)
+        pipeline.check_data(config, data)
         run_dir.mkdir(parents=True, exist_ok=True)
         io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
     except (ValueError, OSError) as error:
         print(f"memjax: error: {error}", file=sys.stderr)
         return 2
+    what = config.method if mode == "method" else f"{config.search} over the R(t) of {config.method}"
     print(
         f"memjax: {config.dataset} ({len(data.train_labels)} train / {len(data.val_labels)} val / "
-        f"{len(data.test_labels)} test), {_noise_text(config, data)}, "
-        f"{mode}: {config.method if mode == 'method' else config.search}"
+        f"{len(data.test_labels)} test), {_noise_text(config, data)}, {mode}: {what}"
         f", on {jax.default_backend()} → {run_dir}"
     )
     try:

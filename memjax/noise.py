@@ -3,18 +3,26 @@
 A transition matrix ``T`` is row-stochastic: ``T[i, j] = P(noisy = j | clean = i)``.
 
 * symmetric (rate n):  ``T[i, i] = 1 - n``,  ``T[i, j] = n / (C - 1)`` for ``j != i``;
-* pair (rate n):       ``T[i, i] = 1 - n``,  ``T[i, (i + 1) mod C] = n``.
+* pair (rate n):       ``T[i, i] = 1 - n``,  ``T[i, (i + 1) mod C] = n``;
+* asymmetric (rate n): the class flips ``{i: j}`` of the dataset (Patrini et al. 2017: CIFAR-10 truck →
+  automobile, bird → airplane, deer → horse, cat ↔ dog; MNIST 2 → 7, 3 → 8, 5 ↔ 6, 7 → 1; the maps live
+  with the datasets in :mod:`memjax.data`): ``T[i, i] = 1 - n``, ``T[i, j] = n`` for each flip, other
+  rows the identity (so only about n/2 of the labels of those ten-class sets change);
+* matrix: a user-given C×C matrix (:func:`load_matrix`, a .npy or .json file).
 
 Only training (and validation) labels are ever corrupted; the test set stays clean.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-NOISE_KINDS = ("symmetric", "pair")
+NOISE_KINDS = ("symmetric", "pair", "asymmetric", "matrix")
 
 
 def check_kind(kind: str) -> str:
@@ -24,9 +32,12 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def transition_matrix(kind: str, num_classes: int, rate: float) -> np.ndarray:
-    """The (C, C) float64 transition matrix of ``kind`` noise at ``rate`` (see the module docstring)."""
+def transition_matrix(kind: str, num_classes: int, rate: float, flips: dict[int, int] | None = None) -> np.ndarray:
+    """The (C, C) float64 transition matrix of ``kind`` noise at ``rate`` (see the module docstring);
+    ``flips`` ``{clean: noisy}`` is the asymmetric kind's class map (required for it)."""
     check_kind(kind)
+    if kind == "matrix":
+        raise ValueError("noise kind 'matrix' reads its matrix from a file: use load_matrix(path)")
     if int(num_classes) != num_classes or num_classes < 2:
         raise ValueError(f"num_classes={num_classes!r}: noise needs at least 2 classes")
     if not 0.0 <= rate < 1.0:
@@ -34,23 +45,55 @@ def transition_matrix(kind: str, num_classes: int, rate: float) -> np.ndarray:
     c = int(num_classes)
     if kind == "symmetric":
         matrix = np.full((c, c), rate / (c - 1), dtype=np.float64)
-    else:
-        matrix = np.zeros((c, c), dtype=np.float64)
-        matrix[np.arange(c), (np.arange(c) + 1) % c] = rate
-    np.fill_diagonal(matrix, 1.0 - rate)
+        np.fill_diagonal(matrix, 1.0 - rate)
+        return matrix
+    if kind == "pair":
+        flips = {i: (i + 1) % c for i in range(c)}
+    elif not flips:
+        raise ValueError("asymmetric noise needs the dataset's class map: pass --noise matrix --noise-matrix PATH")
+    matrix = np.eye(c, dtype=np.float64)
+    for src, dst in flips.items():
+        if not (0 <= src < c and 0 <= dst < c) or src == dst:
+            raise ValueError(f"class flip {src} -> {dst} is not a move between two of the {c} classes")
+        matrix[src, src], matrix[src, dst] = 1.0 - rate, rate
     return matrix
 
 
-def _check(labels: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_matrix(matrix, num_classes: int | None = None, source: str = "transition matrix") -> np.ndarray:
+    """``matrix`` as float64 if it is a C×C row-stochastic matrix (C = ``num_classes`` when given); else a
+    one-line error naming ``source`` and the first bad row."""
     matrix = np.asarray(matrix, dtype=np.float64)
-    labels = np.asarray(labels)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"transition matrix has shape {matrix.shape}: it must be square (C, C)")
-    if (matrix < 0).any():
-        raise ValueError(f"transition matrix has negative entries (min {matrix.min():.6g}): it must be row-stochastic")
-    rows = matrix.sum(axis=1)
-    if not np.allclose(rows, 1.0, atol=1e-6):
-        raise ValueError(f"transition matrix is not row-stochastic (row sums {rows.round(6).tolist()})")
+        raise ValueError(f"{source} has shape {matrix.shape}: it must be square (C, C)")
+    if num_classes is not None and len(matrix) != num_classes:
+        raise ValueError(f"{source} is {len(matrix)}×{len(matrix)} but the data has {num_classes} classes")
+    for i, row in enumerate(matrix):
+        if not np.all(np.isfinite(row)) or (row < 0).any():
+            problem = f"has a negative or non-finite entry ({row.min():.6g})"
+        elif not np.isclose(row.sum(), 1.0, atol=1e-6):
+            problem = f"sums to {row.sum():.6g}, not 1"
+        else:
+            continue
+        raise ValueError(f"{source} is not row-stochastic: row {i} {problem} (row i holds P(noisy | clean = i))")
+    return matrix
+
+
+def load_matrix(path: str | Path, num_classes: int | None = None) -> np.ndarray:
+    """The C×C transition matrix in ``path`` (.npy array, or .json nested list), checked by :func:`check_matrix`."""
+    path = Path(path).expanduser()
+    if path.suffix not in (".npy", ".json"):
+        raise ValueError(f"transition matrix file {path} must be .npy or .json")
+    try:
+        matrix = np.load(path, allow_pickle=False) if path.suffix == ".npy" else json.loads(path.read_text())
+        matrix = np.asarray(matrix, dtype=np.float64)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read the transition matrix {path}: {err}") from None
+    return check_matrix(matrix, num_classes, f"transition matrix {path}")
+
+
+def _check(labels: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    matrix = check_matrix(matrix)
+    labels = np.asarray(labels)
     if labels.size and (labels.min() < 0 or labels.max() >= matrix.shape[0]):
         raise ValueError(
             f"labels span [{labels.min()}, {labels.max()}], outside the matrix's classes [0, {len(matrix) - 1}]"

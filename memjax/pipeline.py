@@ -23,7 +23,7 @@ from memjax import conv, forget_rate, io, label_issues, methods, models, noise, 
 from memjax import data as data_lib
 from memjax.schedules import S2E_SPACE, coteaching_schedule
 from memjax.search import driver
-from memjax.train import make_train, score_samples
+from memjax.train import make_train, predict
 
 SEARCH_LABEL, BASELINE_LABEL = "S2E (searched R(t))", "Co-teaching R(t)"
 
@@ -46,20 +46,34 @@ class _Quiet:
 ProgressFactory = Callable[[int, str], object]
 
 
-def check(config):
+def check(config, mode: str = "method"):
     """``config`` if every value is in range and every name is known to the registry that owns it; else a
-    one-line ``ValueError`` naming the problem and the fix (nothing is loaded or written)."""
+    one-line ``ValueError`` naming the problem and the fix (nothing is loaded or written). ``mode``
+    "search" also needs a method driven by R(t)."""
     config.validate()
-    methods.get(config.method)
+    method = methods.get(config.method)
+    if mode == "search" and not method.uses_schedule:
+        searchable = ", ".join(name for name, m in methods.METHODS.items() if m.uses_schedule)
+        raise ValueError(f"method {config.method} has no R(t) to search: drop --search, or use one of {searchable}")
     driver.algorithm_config(config)  # the search name and its --search-options
     models.get_model(config.model, 2, conv_impl=config.conv_impl, dtype=precision.compute_dtype(config.compute_dtype))
     noise.check_kind(config.noise)
+    for path in (config.noise_matrix, config.fc_matrix):  # readable, square and row-stochastic (C: once loaded)
+        if path:
+            noise.load_matrix(path)
     conv.resolve(config.conv_impl)
     if config.reward_networks not in driver.REWARD_NETWORKS:
         raise ValueError(f"unknown reward_networks {config.reward_networks!r}: use one of mean, max")
     kind = data_lib.resolve(config.dataset, config.data_dir).kind
     if kind in data_lib.OWN_KINDS:
         own_data.check(config, kind)
+    return config
+
+
+def check_data(config, data):
+    """``config``'s method builds for ``data`` (e.g. F-correction's given matrix is C×C for its C classes);
+    a one-line ``ValueError`` otherwise. Call after loading, before writing anything."""
+    methods.get(config.method).build(config, data.num_classes)
     return config
 
 
@@ -83,13 +97,17 @@ def retrain(
     config, data, schedules: dict[str, np.ndarray], callback: Callable | None = None, issues_of: str | None = None
 ) -> tuple[list[dict], dict | None]:
     """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call: (runs as report dicts,
-    the label-issue table of the runs of schedule ``issues_of`` (None: no table))."""
+    the label-issue table of the runs of schedule ``issues_of`` (None: no table)). A method with a
+    ``prepare`` stage (F-correction's estimate of T) runs it first for the same keys, also vmapped, and each
+    run starts from its own result."""
+    method = methods.get(config.method)
     train = make_train(config, data, callback=callback)
     labels = [label for label in schedules for _ in range(config.seeds)]
     seeds = [s for _ in schedules for s in range(config.seeds)]
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
     keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
-    metrics, states = train.population(stacked, keys)
+    carries = method.prepare(config, data, keys) if method.prepare else None
+    metrics, states = train.population(stacked, keys, carries)
     metrics = jax.device_get(metrics)
     rows = np.asarray([i for i, label in enumerate(labels) if label == issues_of])
     table = issues(config, data, train, jax.tree.map(lambda a: a[rows], states)) if len(rows) else None
@@ -102,6 +120,9 @@ def retrain(
         }
         for i, (label, seed) in enumerate(zip(labels, seeds, strict=True))
     ]
+    if carries is not None:  # what the prepare stage found, e.g. F-correction's estimated T of each run
+        for i, run in enumerate(runs):
+            run["prepared"] = jax.tree.map(lambda a, i=i: np.asarray(a[i]), carries)
     return runs, table
 
 
@@ -109,7 +130,7 @@ def issues(config, data, train, states) -> dict:
     """The label-issue table (:func:`memjax.label_issues.issue_table`) of retrained ``states`` (R runs):
     probabilities averaged over runs and networks, the selection's left-out share over the last
     ``config.tally_epochs`` epochs pooled over them (for methods that select)."""
-    score = jax.jit(jax.vmap(lambda s, x: score_samples(train.engine, s, x).mean(0), in_axes=(0, None)))
+    score = jax.jit(jax.vmap(lambda s, x: predict(train.engine, s, x).mean(0), in_axes=(0, None)))
     train_probs = np.asarray(score(states, train.data.train_x)).mean(0)
     val_probs = np.asarray(score(states, jax.device_put(data.val_images))).mean(0)
     left_out = None
@@ -156,6 +177,8 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
     primary = SEARCH_LABEL if mode == "search" else config.method
     runs, issues_table = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1), issues_of=primary)
     bar.close()
+    if "prepared" in runs[0]:
+        extra["prepared"] = [jax.tree.map(lambda a: a.tolist(), run["prepared"]) for run in runs]
     table = report.accuracy_table(runs)
     extra["label_issues"] = report.issue_summary(issues_table, primary)
     write_outputs(run_dir, config, runs, table, schedules, extra)

@@ -146,7 +146,8 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     lines = [
         f"# memjax run: {config.dataset}, {config.noise} noise {config.noise_rate}",
         "",
-        f"- mode: {extra['mode']}; model {config.model}; {config.epochs} epochs; batch {config.batch_size}",
+        f"- mode: {extra['mode']}; method {config.method}; model {config.model}; {config.epochs} epochs; "
+        f"batch {config.batch_size}",
         _noise_line(extra["actual_noise_rate"]),
     ]
     if "forget_rate" in extra:

@@ -6,6 +6,7 @@
     metrics, state = train(s2e_schedule(alpha, T), key)                # one run
     metrics, state = jax.vmap(train)(schedules, keys)                   # K candidates in one program
     metrics, state = train.population(schedules, keys)                  # the same, jitted and sharded
+    metrics, state = train.population(schedules, keys, carries)         # per-run initial method states
 
 The pieces are top-level pure functions of a static :class:`Engine` (purejaxrl / flax-examples shape):
 :func:`init_state`, :func:`train_step`, :func:`evaluate`, :func:`run_epoch` and :func:`run`. Epochs and
@@ -18,7 +19,10 @@ A schedule of E < T epochs runs the first E epochs of the T-epoch run (same lear
 truncated runs of Hyperband are prefixes of the full ones.
 
 Methods (``config.method``) are the rules of :mod:`memjax.methods`; the engine trains their ``num_nets``
-networks (stacked on a leading axis) on the loss and sample weights the rule returns.
+networks (stacked on a leading axis) on the loss and sample weights the rule returns. A method's initial
+carried state is the one its ``build`` returns, or a per-run argument (``carry``; under ``population`` a
+pytree with a leading K axis) when it differs between runs, as F-correction's estimated matrix T does; a
+method whose ``build`` returns ``None`` needs it.
 
 Optimiser (reference protocol): Adam(lr, β1=0.9, β2=0.999, ε=1e-8); from epoch ``decay_start`` (0-based)
 the learning rate is ``lr·(T − e)/(T − decay_start)`` and β1 = 0.1. The networks share the update rule
@@ -158,14 +162,28 @@ def _member(tree, i: int):
     return jax.tree.map(lambda a: a[i], tree)
 
 
-def init_state(engine: Engine, key) -> TrainState:
+def initial_carry(engine: Engine, carry=None):
+    """The method's initial state: ``carry`` if given, else the one its ``build`` returned (a one-line error
+    when neither exists, e.g. F-correction without a transition matrix)."""
+    carry = engine.carry if carry is None else carry
+    if carry is None:
+        raise ValueError(
+            "the method has no initial state (its build returned None): pass one per run (train(schedule, key, "
+            "carry)); F-correction: make_train(..., transition=T), --fc-matrix PATH, or memjax.pipeline's estimate"
+        )
+    return carry
+
+
+def init_state(engine: Engine, key, carry=None) -> TrainState:
     """``num_nets`` independently initialised networks (stacked) and their Adam states. Network i gets the
-    i-th of two keys, so a one-network method starts from the first network of a pair."""
+    i-th of two keys, so a one-network method starts from the first network of a pair. ``carry``: the
+    method's initial state (default: the engine's)."""
     dummy = jnp.zeros((1, *engine.input_shape), jnp.float32)
     keys = jax.random.split(key)[: engine.num_nets]
     variables = jax.vmap(lambda k: engine.model.init({"params": k, "dropout": k}, dummy))(keys)
     params = variables["params"]
-    return TrainState(params, variables.get("batch_stats", {}), jax.vmap(engine.tx.init)(params), engine.carry)
+    carry = initial_carry(engine, carry)
+    return TrainState(params, variables.get("batch_stats", {}), jax.vmap(engine.tx.init)(params), carry)
 
 
 def apply(engine: Engine, params, batch_stats, x, train: bool, key=None):
@@ -260,9 +278,10 @@ def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, 
     return state, metrics, tally
 
 
-def run(engine: Engine, data: DeviceData, schedule, key, callback: Callable | None = None):
-    """The whole run: (metrics {name: (E, N)}, final state) for an (E,) schedule, E ≤ T. The final state's
-    ``tally`` counts each training sample's selection over the last ``engine.tally_epochs`` epochs."""
+def run(engine: Engine, data: DeviceData, schedule, key, callback: Callable | None = None, carry=None):
+    """The whole run: (metrics {name: (E, N)}, final state) for an (E,) schedule, E ≤ T, from the method's
+    initial state ``carry`` (default: the engine's). The final state's ``tally`` counts each training
+    sample's selection over the last ``engine.tally_epochs`` epochs."""
     schedule = jnp.asarray(schedule, jnp.float32)
     if schedule.ndim != 1 or not 1 <= schedule.shape[0] <= engine.num_epochs:
         raise ValueError(f"schedule has shape {schedule.shape}, expected (E,) with 1 <= E <= {engine.num_epochs}")
@@ -280,15 +299,15 @@ def run(engine: Engine, data: DeviceData, schedule, key, callback: Callable | No
         return (state, tally), metrics
 
     n = len(data.train_y)
-    start = (init_state(engine, init_key), Tally(jnp.zeros(n), jnp.zeros((engine.num_nets, n))))
+    start = (init_state(engine, init_key, carry), Tally(jnp.zeros(n), jnp.zeros((engine.num_nets, n))))
     (state, tally), metrics = jax.lax.scan(epoch_fn, start, (jnp.arange(schedule.shape[0]), schedule))
     return metrics, state.replace(tally=tally)
 
 
-def score_samples(engine: Engine, state: TrainState, images, chunk: int = 1000) -> jax.Array:
+def predict(engine: Engine, state: TrainState, images, chunk: int = 1000) -> jax.Array:
     """Softmax probabilities (N, n, C) of every network on ``images`` (n, ...), e.g. the training set
-    ``data.train_x``: a forward pass in evaluation mode, in chunks; pure, so ``jax.vmap`` it over a
-    population's states."""
+    ``data.train_x``: p(y | x) as each trained network estimates it (evaluation mode: running BN statistics,
+    no dropout), in chunks; pure, so ``jax.vmap`` it over a population's states."""
     n = len(images)
     chunk = min(chunk, n)
     idx = jnp.minimum(jnp.arange(-(-n // chunk) * chunk), n - 1).reshape(-1, chunk)
@@ -303,28 +322,30 @@ def score_samples(engine: Engine, state: TrainState, images, chunk: int = 1000) 
 
 @dataclasses.dataclass(frozen=True)
 class Train:
-    """``train(schedule, key) -> (metrics, state)`` and ``train.population(schedules, keys)``: the compiled
-    callables of one run configuration (see the module docstring). Build with :func:`make_train`."""
+    """``train(schedule, key[, carry]) -> (metrics, state)`` and ``train.population(schedules, keys[, carries])``:
+    the compiled callables of one run configuration (see the module docstring). Build with :func:`make_train`."""
 
     engine: Engine
     data: DeviceData
-    compiled_run: Callable  # jit(run)(data, schedule, key)
-    compiled_population: Callable  # jit(vmap(run))(data, schedules, keys)
+    compiled_run: Callable  # jit(run)(data, schedule, key[, carry])
+    compiled_population: Callable  # jit(vmap(run))(data, schedules, keys[, carries])
     mesh: Any  # the population mesh when there are several devices, else None
     replicated: DeviceData | None  # the data on every device of ``mesh``
 
-    def __call__(self, schedule, key):
-        return self.compiled_run(self.data, schedule, key)
+    def __call__(self, schedule, key, carry=None):
+        return self.compiled_run(self.data, schedule, key, carry)
 
-    def population(self, schedules, keys):
-        """``jax.vmap(train)`` as one compiled call: (K, E) schedules and (K,) keys → metrics of (K, E, N).
+    def population(self, schedules, keys, carries=None):
+        """``jax.vmap(train)`` as one compiled call: (K, E) schedules and (K,) keys → metrics of (K, E, N);
+        ``carries`` (optional): the method's initial states, each leaf with a leading K axis.
 
         With several devices (GPUs, or CPU devices from ``--xla_force_host_platform_device_count``) the
         candidates are sharded over a 1-D ``population`` mesh (:mod:`memjax.sharding`) and the data
         replicated: each device trains its share of the candidates, with no communication between them."""
+        per_run = (schedules, keys) if carries is None else (schedules, keys, carries)
         if self.mesh is None:
-            return self.compiled_population(self.data, schedules, keys)
-        return sharding.run_sharded(self.compiled_population, self.replicated, (schedules, keys), self.mesh)
+            return self.compiled_population(self.data, *per_run)
+        return sharding.run_sharded(self.compiled_population, self.replicated, per_run, self.mesh)
 
 
 def make_train(config, data, callback: Callable | None = None, **method_extras) -> Train:
@@ -339,9 +360,14 @@ def make_train(config, data, callback: Callable | None = None, **method_extras) 
     engine = make_engine(config, data, **method_extras)
     device = device_data(data, config.eval_batch_size)
 
-    def one(data, schedule, key):
-        return run(engine, data, schedule, key, callback)
+    def one(data, schedule, key, carry=None):
+        return run(engine, data, schedule, key, callback, carry)
+
+    def population(data, schedules, keys, carries=None):
+        if carries is None:  # the engine's initial state, shared by every run
+            return jax.vmap(one, in_axes=(None, 0, 0))(data, schedules, keys)
+        return jax.vmap(one, in_axes=(None, 0, 0, 0))(data, schedules, keys, carries)
 
     mesh = sharding.population_mesh() if jax.device_count() > 1 else None
     replicated = sharding.replicate(device, mesh) if mesh is not None else None
-    return Train(engine, device, jax.jit(one), jax.jit(jax.vmap(one, in_axes=(None, 0, 0))), mesh, replicated)
+    return Train(engine, device, jax.jit(one), jax.jit(population), mesh, replicated)

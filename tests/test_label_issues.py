@@ -15,7 +15,7 @@ from memjax import crossval, label_issues, noise
 from memjax.config import Config
 from memjax.data import load_digits, make_dataset
 from memjax.schedules import coteaching_schedule
-from memjax.train import make_train, score_samples
+from memjax.train import make_train, predict
 
 DIGITS = Config(epochs=6, batch_size=64, decay_start=4, noise_rate=0.4, tally_epochs=2, eval_batch_size=500)
 
@@ -77,9 +77,9 @@ def test_tally_counts_the_last_epochs_selection(digits_run):
     np.testing.assert_allclose(kept.sum(1), metrics["kept_fraction"][-2:].sum(0) * used, rtol=1e-6)
 
 
-def test_score_samples_is_the_softmax_of_every_network(digits_run):
+def test_predict_is_the_softmax_of_every_network(digits_run):
     data, train, _, state = digits_run
-    probs = np.asarray(score_samples(train.engine, state, train.data.train_x, chunk=300))  # 1,131 = 3×300 + 231
+    probs = np.asarray(predict(train.engine, state, train.data.train_x, chunk=300))  # 1,131 = 3×300 + 231
     assert probs.shape == (2, len(data.train_labels), 10)
     for net in range(2):
         variables = {"params": jax.tree.map(lambda a, i=net: a[i], state.params)}
@@ -113,7 +113,7 @@ def test_vmapped_folds_equal_separate_fold_runs():
     part = crossval.fold_datasets(data, ids)[1]
     train = make_train(config, part)
     single, state = train(jnp.ones(2), jax.random.fold_in(key, 1))
-    direct = np.asarray(score_samples(train.engine, state, jax.device_put(data.train_images[ids == 1]))[0])
+    direct = np.asarray(predict(train.engine, state, jax.device_put(data.train_images[ids == 1]))[0])
     np.testing.assert_allclose(probs[ids == 1], direct, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(metrics["val_acc"][1], single["val_acc"], atol=1e-6)
 

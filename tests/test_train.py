@@ -10,6 +10,8 @@ import pytest
 from memjax import train as engine_lib
 from memjax.config import Config
 from memjax.data import load_digits, make_dataset
+from memjax.methods import METHODS
+from memjax.noise import transition_matrix
 from memjax.schedules import coteaching_schedule
 from memjax.train import METRICS, adam_plan, make_train
 
@@ -69,16 +71,23 @@ def test_metrics_shapes_and_reproducibility(digits):
     assert np.all((a["val_acc"] >= 0) & (a["val_acc"] <= 1))
 
 
+def extras_for(method: str, num_classes: int = 10) -> dict:
+    """F-correction's matrix for a direct engine run (the pipeline estimates it)."""
+    return {"transition": transition_matrix("symmetric", num_classes, 0.5)} if method == "fcorrection" else {}
+
+
 @pytest.mark.slow
-def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch):
-    data = make_dataset(digits, DIGITS)
+@pytest.mark.parametrize("method", list(METHODS))
+def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch, method):
+    config = DIGITS.replace(method=method, init_epoch=2)
+    data = make_dataset(digits, config)
     traces = []
     original = engine_lib.run_epoch
     monkeypatch.setattr(engine_lib, "run_epoch", lambda *a: traces.append(1) or original(*a))  # counts traces
-    train = make_train(DIGITS, data)
+    train = make_train(config, data, **extras_for(method))
 
     def population(rates, seeds):
-        schedules = jax.vmap(lambda r: coteaching_schedule(DIGITS.epochs, r))(jnp.asarray(rates))
+        schedules = jax.vmap(lambda r: coteaching_schedule(config.epochs, r))(jnp.asarray(rates))
         keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
         return schedules, keys
 
@@ -88,8 +97,8 @@ def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch):
     for k in range(3):
         single, _ = train(schedules[k], keys[k])
         for name in METRICS:
-            np.testing.assert_allclose(batched[name][k], single[name], rtol=1e-4, atol=1e-4)
-    n_traces = len(traces)
+            assert batched[name].shape == (3, config.epochs, METHODS[method].num_nets)
+            np.testing.assert_allclose(batched[name][k], single[name], rtol=1e-4, atol=1e-4, err_msg=name)
     plain_vmap, _ = jax.vmap(train)(schedules, keys)
     np.testing.assert_allclose(plain_vmap["val_acc"], batched["val_acc"], atol=1e-4)
     n_traces = len(traces)
@@ -99,6 +108,30 @@ def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch):
     jax.vmap(train)(schedules, keys)
     train(schedules[0], keys[0])
     assert len(traces) == n_traces
+
+
+@pytest.mark.slow
+def test_per_run_carries_match_single_runs_and_never_retrace(digits, monkeypatch):
+    """F-correction with a different T per run (the pipeline's estimates): one vmapped program."""
+    config = DIGITS.replace(method="fcorrection")
+    data = make_dataset(digits, config)
+    traces = []
+    original = engine_lib.run_epoch
+    monkeypatch.setattr(engine_lib, "run_epoch", lambda *a: traces.append(1) or original(*a))
+    train = make_train(config, data)  # no T: every run brings its own
+    matrices = jnp.stack([transition_matrix("symmetric", 10, r) for r in (0.0, 0.3, 0.6)]).astype(jnp.float32)
+    schedules, keys = jnp.ones((3, config.epochs)), jnp.stack([jax.random.key(0)] * 3)
+    batched, state = train.population(schedules, keys, {"transition": matrices})
+    np.testing.assert_allclose(state.carry["transition"], matrices)  # T rides along unchanged
+    for k in range(3):
+        single, _ = train(schedules[k], keys[k], {"transition": matrices[k]})
+        np.testing.assert_allclose(batched["train_loss"][k], single["train_loss"], rtol=1e-4)
+    assert len({float(batched["train_loss"][k, 0, 0]) for k in range(3)}) == 3  # T really differs per run
+    n_traces = len(traces)
+    train.population(schedules, keys, {"transition": matrices[::-1]})
+    assert len(traces) == n_traces
+    with pytest.raises(ValueError, match="has no initial state"):
+        train(schedules[0], keys[0])
 
 
 @pytest.mark.slow
@@ -114,7 +147,7 @@ def test_coteaching_with_full_keep_equals_standard(digits):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["coteaching", "coteaching_plus", "selfteach"])
+@pytest.mark.parametrize("method", ["coteaching", "coteaching_plus", "selfteach", "jocor"])
 def test_single_sample_per_batch_still_trains(digits, method):
     config = DIGITS.replace(method=method, epochs=20, batch_size=16, decay_start=20, noise_rate=0.2, init_epoch=5)
     metrics, _ = run(digits, config, jnp.full(config.epochs, 1e-6))

@@ -4,7 +4,7 @@ reads. Adding a method is one function (or module) and one line in :data:`METHOD
 
 from __future__ import annotations
 
-from memjax.methods import coteaching, standard
+from memjax.methods import coteaching, decoupling, fcorrection, jocor, mentornet, standard
 from memjax.methods.base import Method, Objective, Rule, Step, cross_entropy, masked
 
 METHODS: dict[str, Method] = {
@@ -12,6 +12,10 @@ METHODS: dict[str, Method] = {
     "coteaching": coteaching.COTEACHING,
     "coteaching_plus": coteaching.COTEACHING_PLUS,
     "selfteach": coteaching.SELFTEACH,
+    "decoupling": decoupling.METHOD,
+    "fcorrection": fcorrection.METHOD,
+    "mentornet": mentornet.METHOD,
+    "jocor": jocor.METHOD,
 }
 
 

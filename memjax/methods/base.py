@@ -47,12 +47,18 @@ Rule = Callable[[Step, Any], Objective]
 @dataclasses.dataclass(frozen=True)
 class Method:
     """A registered method. ``build(config, num_classes, **extras) -> (rule, initial carry)`` reads its
-    hyper-parameters from the run config (static: fixed for one compiled program)."""
+    hyper-parameters from the run config (static: fixed for one compiled program); an initial carry of
+    ``None`` means every run must be given its own (``train(schedule, key, carry)``).
+
+    ``prepare(config, data, keys) -> carries | None`` (optional) is an earlier stage the pipeline runs before
+    training the runs with PRNG ``keys`` (K,): it returns their initial carries (leaves with a leading K
+    axis), e.g. F-correction's transition matrices estimated by a first, Standard run per key."""
 
     num_nets: int
     uses_schedule: bool  # R(t) drives it (S2E can search its schedule)
     build: Callable[..., tuple[Rule, Any]]
     summary: str
+    prepare: Callable[..., Any] | None = None
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:

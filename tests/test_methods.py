@@ -1,0 +1,213 @@
+"""Each method's rule on a fixed batch against an independent numpy computation, and Patrini's T estimator."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memjax import methods
+from memjax.config import Config
+from memjax.methods import fcorrection, mentornet
+from memjax.transition import anchor_transition
+
+B, C = 32, 5
+
+
+def batch(nets: int, seed: int = 0):
+    rng = np.random.RandomState(seed)
+    logits = (rng.randn(nets, B, C) * 2.0).astype(np.float32)
+    labels = rng.randint(0, C, size=B).astype(np.int32)
+    return logits, labels
+
+
+def np_log_softmax(logits):
+    shifted = logits - logits.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def np_ce(logits, labels):
+    return -np.take_along_axis(np_log_softmax(logits.astype(np.float64)), labels[None, :, None], -1)[..., 0]
+
+
+def apply_rule(name, logits, labels, keep, carry=None, config=None, **extras):
+    rule, initial = methods.get(name).build(config or Config(), C, **extras)
+    step = methods.Step(jnp.asarray(logits), jnp.asarray(labels), jnp.float32(keep), jnp.int32(3))
+    return rule(step, initial if carry is None else carry)
+
+
+def grad_of_loss(name, logits, labels, keep, **kwargs):
+    def loss(x):
+        return apply_rule(name, x, labels, keep, **kwargs).loss
+
+    return np.asarray(jax.grad(loss)(jnp.asarray(logits)))
+
+
+def test_decoupling_trains_both_networks_on_their_disagreements_only():
+    logits, labels = batch(2)
+    out = apply_rule("decoupling", logits, labels, keep=0.3)  # R(t) plays no part
+    disagree = logits[0].argmax(-1) != logits[1].argmax(-1)
+    assert 0 < disagree.sum() < B
+    ce = np_ce(logits, labels)
+    expected = ce[:, disagree].mean(axis=1)
+    np.testing.assert_allclose(out.per_net, expected, rtol=1e-5)
+    np.testing.assert_allclose(out.loss, expected.sum(), rtol=1e-5)
+    np.testing.assert_array_equal(out.weights, np.stack([disagree, disagree]).astype(np.float32))
+    grads = grad_of_loss("decoupling", logits, labels, 0.3)
+    assert np.all(grads[:, ~disagree] == 0) and np.all(np.abs(grads[:, disagree]).sum(-1) > 0)
+
+
+def test_decoupling_without_disagreement_gives_no_gradient():
+    logits, labels = batch(1)
+    pair = np.concatenate([logits, logits + 0.1])
+    out = apply_rule("decoupling", pair, labels, keep=1.0)
+    assert float(out.loss) == 0.0 and not np.asarray(out.weights).any()
+    assert not grad_of_loss("decoupling", pair, labels, 1.0).any()
+
+
+@pytest.mark.parametrize("co_lambda", [0.0, 0.1, 0.9, 1.0])
+@pytest.mark.parametrize("keep", [0.25, 0.6, 1.0])
+def test_jocor_selects_the_smallest_joint_losses_once(co_lambda, keep):
+    logits, labels = batch(2, seed=1)
+    out = apply_rule("jocor", logits, labels, keep, config=Config(co_lambda=co_lambda))
+    log_p = np_log_softmax(logits.astype(np.float64))
+    p = np.exp(log_p)
+    kl_12 = (p[0] * (log_p[0] - log_p[1])).sum(-1)
+    kl_21 = (p[1] * (log_p[1] - log_p[0])).sum(-1)
+    ce = np_ce(logits, labels)
+    joint = (1 - co_lambda) * ce.sum(0) + co_lambda * (kl_12 + kl_21)
+    k = max(1, int(np.floor(keep * B)))
+    selected = np.zeros(B, bool)
+    selected[np.argsort(joint, kind="stable")[:k]] = True
+    np.testing.assert_array_equal(out.weights, np.stack([selected, selected]).astype(np.float32))
+    np.testing.assert_allclose(out.loss, joint[selected].mean(), rtol=1e-5)
+    np.testing.assert_allclose(out.per_net, ce[:, selected].mean(1), rtol=1e-5)
+
+
+def test_jocor_gradient_couples_the_networks_through_the_kl_term():
+    logits, labels = batch(2, seed=2)
+    config = Config(co_lambda=1.0)  # only the co-regularisation: each network is pulled towards the other
+    grads = grad_of_loss("jocor", logits, labels, 1.0, config=config)
+    assert np.abs(grads[0]).sum() > 0 and np.abs(grads[1]).sum() > 0
+    same = np.stack([logits[0], logits[0]])
+    assert float(apply_rule("jocor", same, labels, 1.0, config=config).loss) == pytest.approx(0.0, abs=1e-6)
+    eps, i, c = 1e-2, 4, 2  # finite difference of one logit of network 2, float32 tolerance
+    bumped = logits.copy()
+    bumped[1, i, c] += eps
+    fd = (
+        apply_rule("jocor", bumped, labels, 1.0, config=config).loss
+        - apply_rule("jocor", logits, labels, 1.0, config=config).loss
+    ) / eps
+    assert float(fd) == pytest.approx(grads[1, i, c], rel=0.05, abs=1e-3)
+
+
+def test_mentornet_moving_threshold_over_batches_matches_numpy():
+    keeps = [1.0, 0.7, 0.5, 0.5]
+    carry, threshold = None, 0.0
+    for t, keep in enumerate(keeps):
+        logits, labels = batch(1, seed=10 + t)
+        out = apply_rule("mentornet", logits, labels, keep, carry=carry)
+        ce = np_ce(logits, labels)[0]
+        threshold = 0.9 * threshold + 0.1 * np.quantile(ce, keep, method="nearest")
+        v = (ce <= threshold) | (keep >= 1.0)
+        np.testing.assert_allclose(out.carry, threshold, rtol=1e-5)
+        np.testing.assert_array_equal(out.weights[0], v.astype(np.float32))
+        expected = ce[v].mean() if v.any() else 0.0
+        np.testing.assert_allclose(out.loss, expected, rtol=1e-5)
+        assert out.weights.shape == (1, B)  # one network
+        carry = out.carry
+    assert 0 < np.asarray(out.weights).sum() < B  # the last batches really filter
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.13, 0.5, 0.77, 1.0])
+def test_percentile_nearest_matches_numpy(keep):
+    losses = np.random.RandomState(3).rand(B).astype(np.float32)
+    got = mentornet.percentile_nearest(jnp.asarray(losses), keep)
+    assert float(got) == np.quantile(losses, keep, method="nearest")
+
+
+def test_fcorrection_forward_loss_matches_numpy_and_reduces_to_ce():
+    logits, labels = batch(1, seed=4)
+    rng = np.random.RandomState(5)
+    transition = rng.dirichlet(np.ones(C) * 0.5, size=C)
+    transition[0, 1] = 0.0  # zero entries stay finite
+    transition[0] /= transition[0].sum()
+    out = apply_rule("fcorrection", logits, labels, 0.5, transition=transition)
+    p = np.exp(np_log_softmax(logits[0].astype(np.float64)))
+    expected = -np.log((p @ transition)[np.arange(B), labels])
+    np.testing.assert_allclose(out.per_net[0], expected.mean(), rtol=1e-5)
+    np.testing.assert_array_equal(out.weights, 1.0)
+    identity = apply_rule("fcorrection", logits, labels, 0.5, transition=np.eye(C))
+    np.testing.assert_allclose(identity.loss, np_ce(logits, labels).mean(), rtol=1e-5)
+    np.testing.assert_allclose(out.carry["transition"], transition, rtol=1e-6)  # T passes through unchanged
+
+
+def test_fcorrection_needs_a_matrix_and_checks_it():
+    rule, carry = fcorrection.build(Config(), C)
+    assert carry is None  # each run needs its own T (the pipeline's estimate)
+    with pytest.raises(ValueError, match="row 1 sums to 0.5"):
+        fcorrection.build(Config(), 2, transition=np.array([[1.0, 0.0], [0.25, 0.25]]))
+    with pytest.raises(ValueError, match="3×3 but the data has 5 classes"):
+        fcorrection.build(Config(), C, transition=np.eye(3))
+
+
+def patrini_estimator(probs, percentile=97.0):
+    """Patrini et al.'s NoiseEstimator (filter_outlier=True), written again in numpy on a copy of the column."""
+    c = probs.shape[1]
+    transition = np.empty((c, c))
+    for i in range(c):
+        column = probs[:, i].copy()
+        column[column >= np.percentile(column, percentile, method="higher")] = 0.0
+        transition[i] = probs[np.argmax(column)]
+    return transition / transition.sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_anchor_transition_matches_the_reference_estimator(seed):
+    rng = np.random.RandomState(seed)
+    probs = rng.dirichlet(np.ones(C) * 0.3, size=500).astype(np.float32)
+    got = np.asarray(anchor_transition(jnp.asarray(probs)))
+    np.testing.assert_allclose(got, patrini_estimator(probs.astype(np.float64)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got.sum(1), 1.0, rtol=1e-6)
+    batched = jax.vmap(anchor_transition)(jnp.stack([probs, probs[::-1]]))  # pure: vmaps over runs
+    np.testing.assert_allclose(batched[0], got, rtol=1e-6)
+
+
+def test_every_method_is_registered_with_its_network_count():
+    counts = {name: m.num_nets for name, m in methods.METHODS.items()}
+    assert counts == {
+        "standard": 1,
+        "coteaching": 2,
+        "coteaching_plus": 2,
+        "selfteach": 1,
+        "decoupling": 2,
+        "fcorrection": 1,
+        "mentornet": 1,
+        "jocor": 2,
+    }
+    driven = {name for name, m in methods.METHODS.items() if m.uses_schedule}
+    assert driven == {"coteaching", "coteaching_plus", "selfteach", "mentornet", "jocor"}
+
+
+def test_best_checkpoint_is_the_engine_run_stopped_at_the_lowest_validation_loss():
+    from memjax.data import load_digits, make_dataset
+    from memjax.train import make_train, predict
+    from memjax.transition import best_checkpoint
+
+    config = Config(method="standard", epochs=8, batch_size=32, decay_start=8, noise_rate=0.5)
+    train = make_train(config, make_dataset(load_digits(), config))
+    key = jax.random.key(3)
+    state, losses = jax.jit(lambda d, k: best_checkpoint(train.engine, d, k, 8))(train.data, key)
+    losses = np.asarray(losses)
+    assert losses.shape == (8,) and np.all(np.isfinite(losses))
+    best = int(np.argmin(losses))
+    _, prefix = train(jnp.ones(best + 1), key)  # the same run, stopped after the best epoch
+    np.testing.assert_allclose(
+        predict(train.engine, state, train.data.val_x[0]), predict(train.engine, prefix, train.data.val_x[0]), atol=1e-6
+    )
+    # the criterion: mean cross-entropy on the (noisy) validation labels, recomputed in numpy
+    val_x, val_y = train.data.val_x.reshape(-1, 8, 8, 1), np.asarray(train.data.val_y).reshape(-1)
+    n = int(np.asarray(train.data.val_w).sum())
+    probs = np.asarray(predict(train.engine, prefix, val_x[:n])[0], np.float64)
+    assert losses[best] == pytest.approx(-np.log(probs[np.arange(n), val_y[:n]]).mean(), rel=1e-4)
