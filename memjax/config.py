@@ -20,7 +20,10 @@ def _field(default, help: str):
 @dataclasses.dataclass(frozen=True)
 class Config:
     # data and noise
-    dataset: str = _field("digits", "digits | mnist | cifar10 | cifar100 | cifar10_n | cifar100_n | npz:PATH")
+    dataset: str = _field(
+        "digits",
+        "digits | mnist | cifar10 | cifar100 (full, tfds) | mnist17k | cifar10_jpeg (shared .npz) | npz:PATH | ...",
+    )
     data_dir: str | None = _field(None, "tfds data_dir or the shared .npz folder (default: $MEMJAX_DATA_DIR)")
     noise: str = _field("symmetric", "label-noise kind (transition matrix) applied to the training labels")
     noise_rate: float = _field(0.5, "share of training labels flipped by the transition matrix, in [0, 1)")
