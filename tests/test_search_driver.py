@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memjax import io, pipeline
 from memjax.config import Config
 from memjax.schedules import S2E_SPACE, s2e_schedule
-from memjax import io, pipeline
 from memjax.search import driver, hyperband
 
 ALGORITHMS = ["ng", "random", "hyperband", "bo"]

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memjax.schedules import per_epoch_schedule
 from benchmarks import synthetic
+from memjax.schedules import per_epoch_schedule
 
 
 def test_target_first_drops_then_rises():

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memjax import train as engine_lib
 from memjax.config import Config
 from memjax.data import load_digits, make_dataset
 from memjax.schedules import coteaching_schedule
-from memjax import train as engine_lib
 from memjax.train import METRICS, adam_plan, make_train
 
 DIGITS = Config(epochs=6, batch_size=64, decay_start=3, noise_rate=0.5)
