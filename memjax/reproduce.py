@@ -14,17 +14,15 @@ run uses the same seeds. A method not registered in ``memjax.methods`` is skippe
 :mod:`memjax.protocol`; ``--protocol default`` keeps the presets. Any config field is a flag (``--epochs 20``);
 the results list every departure from the protocol.
 
-Pieces, each written atomically once finished and never redone (rerun the same command to continue after
-a crash or kill -9; an unfinished search resumes from its checkpoint), in this order so that a partial
-table is the most informative one: Co-teaching, the S2E search and S2E's retraining in every setting; then
-the other methods in every setting; then the extra search algorithms. Files under ``--out``::
-
-    reproduce.json                  the resolved config and protocol (a rerun must match it)
-    <setting>/<method>.npz          a retrained method: metrics (seeds, epochs, networks), R(t), meta
-    <setting>/search_<algo>/        the search's checkpoint and history.jsonl;  search_<algo>.json when done
-    <setting>/s2e.npz               Co-teaching retrained with the searched R(t)
-    results.md, results.csv         rewritten after every piece (what they report: memjax.reproduce_report)
-    fig4_test_accuracy.png, fig5_schedules.png, fig6_search.png
+Each finished piece is written atomically and never redone: rerun the same command to continue after a
+crash or kill -9 (an unfinished search resumes from its checkpoint). Pieces run in this order, so that a
+partial table is the most informative one: Co-teaching, the S2E search and S2E's retraining in every
+setting; the other methods in every setting; the extra search algorithms. Files under ``--out``:
+``reproduce.json`` (the resolved config; a rerun must match it), ``<setting>/<method>.npz`` (a retrained
+method: metrics (seeds, epochs, networks), R(t), meta), ``<setting>/search_<algo>/`` (the search's
+checkpoint and history; ``search_<algo>.json`` once done), ``<setting>/s2e.npz``, and ``results.md``,
+``results.csv``, ``fig4_test_accuracy.png``, ``fig5_schedules.png``, ``fig6_search.png``, rewritten after every
+piece (what they report: :mod:`memjax.reproduce_report`).
 """
 
 from __future__ import annotations
@@ -109,7 +107,8 @@ def run_piece(piece: Piece, base, protocol: str, out: Path, data, log) -> str:
     """Run one piece and store it; a one-line result."""
     config = protocol_lib.for_setting(base, piece.setting)
     if piece.kind == "search":
-        summary = _search(config.replace(search=piece.name), data, rr.search_dir(out, piece.setting, piece.name), log)
+        config = config.replace(method="coteaching", search=piece.name)
+        summary = _search(config, data, rr.search_dir(out, piece.setting, piece.name), log)
         io.write_json(piece.path(out), summary)
         return f"best validation reward {summary['best_fitness']:.4f} after {summary['epochs_used']} epochs"
     if piece.kind == "s2e":
@@ -122,18 +121,10 @@ def run_piece(piece: Piece, base, protocol: str, out: Path, data, log) -> str:
     start = time.perf_counter()
     runs = pipeline.retrain(config, data, {label: schedule})
     seconds = time.perf_counter() - start + extra.get("search_runtime_s", 0.0)
-    meta = {
-        "label": label,
-        "method": config.method,
-        "setting": piece.setting,
-        "epochs": config.epochs,
-        "realised_noise_rate": data.actual_noise_rate,
-        "sizes": [len(data.train_labels), len(data.val_labels), len(data.test_labels)],
-        "clean_val": config.clean_val,
-        "runtime_s": seconds,
-        **extra,
-    }
-    rr.save_piece(piece.path(out), runs, meta)
+    sizes = [len(data.train_labels), len(data.val_labels), len(data.test_labels)]
+    meta = dict(label=label, method=config.method, setting=piece.setting, epochs=config.epochs, sizes=sizes)
+    meta |= dict(realised_noise_rate=data.actual_noise_rate, clean_val=config.clean_val, runtime_s=seconds)
+    rr.save_piece(piece.path(out), runs, {**meta, **extra})
     final = rr.accuracies(np.stack([r["metrics"]["test_acc"] for r in runs]))["final"]
     return f"final-epoch test accuracy {final.mean():.4f} ± {final.std():.4f} ({seconds:.0f} s)"
 
