@@ -118,7 +118,8 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory) -> tuple[dic
 def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None = None) -> dict:
     """Search (mode "search") or a fixed method (mode "method"), then retrain and report into ``run_dir``."""
     progress = progress or (lambda total, desc: _Quiet())
-    extra = {"mode": mode, "actual_noise_rate": data.actual_noise_rate}
+    sizes = {"train": len(data.train_labels), "val": len(data.val_labels), "test": len(data.test_labels)}
+    extra = {"mode": mode, "actual_noise_rate": data.actual_noise_rate, "sizes": sizes}
     if mode == "search":
         schedules, extra["search"] = _search(config, data, run_dir, progress)
     else:

@@ -112,6 +112,9 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
         "",
         f"- mode: {extra['mode']}; model {config.model}; {config.epochs} epochs; batch {config.batch_size}",
         f"- realised training noise rate: {extra['actual_noise_rate']:.4f}",
+        "- train / val ({}) / test: {train:,} / {val:,} / {test:,}".format(
+            "clean labels" if config.clean_val else "noisy labels", **extra["sizes"]
+        ),
     ]
     if "search" in extra:
         s = extra["search"]

@@ -51,6 +51,9 @@ def test_smoke_digits_end_to_end(tmp_path, capsys):
     assert len(rows) == 1 + 2 * 1 * 6 * 2  # header + (2 schedules × 1 seed × 6 epochs × 2 networks)
     config = json.loads((run / "config.json").read_text())
     assert config["mode"] == "search" and config["config"]["epochs"] == 6
+    sizes = metrics["sizes"]  # digits: 539 test images, 1,258 split 9:1 into train and noisy validation
+    assert sizes["train"] + sizes["val"] == 1258 and sizes["test"] == 539 and abs(sizes["val"] - 125.8) <= 5
+    assert f"{sizes['train']:,} / {sizes['val']:,} / 539" in (run / "summary.md").read_text()
     assert "S2E (searched R(t))" in capsys.readouterr().out
 
 
