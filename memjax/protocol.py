@@ -43,6 +43,8 @@ and the preset's training length (digits: 60 epochs).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from memjax import methods, pipeline
@@ -79,9 +81,20 @@ FAMILIES = {  # dataset name → the paper's data set whose reference values app
     "cifar100": "cifar100",
     "tfds:cifar100": "cifar100",
 }
-REFERENCE_COMMON = dict(
-    noise_seed=0, train_subset=0, tk=10, c=1.0, epochs=200, lr=1e-3, batch_size=128, decay_start=80, torch_init=True
-) | dict(clean_val=True, val_fraction=0.1, min_keep=0.01)
+REFERENCE_COMMON = {  # the numbers are the items of the module docstring
+    "noise_seed": 0,  # 1
+    "train_subset": 0,  # 1
+    "tk": 10,  # 2
+    "c": 1.0,  # 2
+    "epochs": 200,  # 3
+    "lr": 1e-3,  # 3
+    "batch_size": 128,  # 3
+    "decay_start": 80,  # 3
+    "torch_init": True,  # 4
+    "clean_val": True,  # 6
+    "val_fraction": 0.1,  # 6
+    "min_keep": 0.01,  # the S2E code clips the forget rate at 0.99
+}
 REFERENCE_BY_FAMILY = {
     "mnist": dict(model="mlp", init_epoch=0),
     "cifar10": dict(model="cnn_small", init_epoch=20),
@@ -115,7 +128,7 @@ def apply(config, protocol: str):
 
 def departures(config, reference) -> dict[str, tuple]:
     """``{field: (protocol value, value used)}`` for every field where ``config`` leaves the protocol."""
-    mine, theirs = vars(config), vars(reference)
+    mine, theirs = dataclasses.asdict(config), dataclasses.asdict(reference)
     return {k: (theirs[k], v) for k, v in mine.items() if theirs[k] != v}
 
 
