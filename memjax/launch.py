@@ -103,7 +103,7 @@ def add_config_fields(fields) -> None:
 
 def preset_for(dataset: str) -> str:
     for name in ("cifar100", "cifar10", "mnist"):
-        if dataset.startswith(name):
+        if dataset.removeprefix("tfds:").startswith(name):
             return name
     return "digits"
 

@@ -57,12 +57,13 @@ def smoke(tmp_path_factory):
 
 
 def test_reference_protocol_values_per_dataset():
-    for dataset, model, init_epoch in (
-        ("mnist17k", "mlp", 0),
-        ("cifar10_jpeg", "cnn_small", 20),
-        ("cifar100", "cnn", 5),
+    for dataset, preset, model, init_epoch in (
+        ("mnist17k", "mnist", "mlp", 0),
+        ("cifar10_jpeg", "cifar10", "cnn_small", 20),
+        ("tfds:cifar100", "cifar100", "cnn", 5),
     ):
-        config = protocol.apply(get_config(reproduce.launch.preset_for(dataset)).replace(dataset=dataset), "reference")
+        assert reproduce.launch.preset_for(dataset) == preset
+        config = protocol.apply(get_config(preset).replace(dataset=dataset), "reference")
         assert (config.model, config.init_epoch, config.decay_start, config.epochs) == (model, init_epoch, 80, 200)
         assert (config.noise_seed, config.clean_val, config.torch_init, config.train_subset) == (0, True, True, 0)
         assert (config.lr, config.batch_size, config.tk, config.c) == (1e-3, 128, 10, 1.0)
