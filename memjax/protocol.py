@@ -102,15 +102,6 @@ REFERENCE_BY_FAMILY = {
 }
 
 
-def parse_settings(text: str) -> list[str]:
-    """``"sym50,pair45"`` → the setting names, checked; a one-line error naming the choices otherwise."""
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in names if s not in SETTINGS]
-    if unknown or not names:
-        raise ValueError(f"unknown setting(s) {', '.join(unknown) or '(none)'}: use some of {', '.join(SETTINGS)}")
-    return list(dict.fromkeys(names))
-
-
 def apply(config, protocol: str):
     """``config`` under ``protocol``: the reference values (module docstring) or ``config`` unchanged."""
     if protocol not in PROTOCOLS:

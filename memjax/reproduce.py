@@ -15,14 +15,11 @@ run uses the same seeds. A method not registered in ``memjax.methods`` is skippe
 the results list every departure from the protocol.
 
 Each finished piece is written atomically and never redone: rerun the same command to continue after a
-crash or kill -9 (an unfinished search resumes from its checkpoint). Pieces run in this order, so that a
-partial table is the most informative one: Co-teaching, the S2E search and S2E's retraining in every
-setting; the other methods in every setting; the extra search algorithms. Files under ``--out``:
-``reproduce.json`` (the resolved config; a rerun must match it), ``<setting>/<method>.npz`` (a retrained
-method: metrics (seeds, epochs, networks), R(t), meta), ``<setting>/search_<algo>/`` (the search's
-checkpoint and history; ``search_<algo>.json`` once done), ``<setting>/s2e.npz``, and ``results.md``,
-``results.csv``, ``fig4_test_accuracy.png``, ``fig5_schedules.png``, ``fig6_search.png``, rewritten after every
-piece (what they report: :mod:`memjax.reproduce_report`).
+crash or kill -9 (an unfinished search resumes from its checkpoint). Pieces run so that a partial table is
+the most informative one: Co-teaching, the S2E search and S2E in every setting; the other methods; the
+extra search algorithms. Files under ``--out``: ``reproduce.json`` (the resolved config; a rerun must match
+it), ``<setting>/<method>.npz``, ``<setting>/s2e.npz``, ``<setting>/search_<algo>/`` (checkpoint, history)
+and ``search_<algo>.json``; ``results.md``, ``results.csv`` and three figures (:mod:`memjax.reproduce_report`).
 """
 
 from __future__ import annotations
@@ -48,11 +45,6 @@ from memjax.schedules import S2E_SPACE
 from memjax.search import driver
 
 RESERVED = {"noise": "--settings", "noise_rate": "--settings", "method": "--methods", "search": "--search-algorithms"}
-READING = (
-    "Test accuracy (%), mean ± std over seeds (population std): **final epoch**; **mean of the last 10 epochs** "
-    "(JoCoR's convention); **best epoch** (CIFAR-N's convention: chosen on the test set, so optimistic). A run's "
-    "accuracy is the mean over its networks. Runtime: wall time including compilation; S2E's includes its search."
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +72,19 @@ def plan(settings: list[str], names: list[str], algorithms: list[str]) -> list[P
     return first + rest + extra
 
 
+def _heartbeat(log, runs: int, epochs: int):
+    """An epoch callback (the trainer calls it once per run and epoch) that logs every quarter of a program
+    of ``runs`` runs × ``epochs`` epochs: the only sign of life of a long piece."""
+    total, done = runs * epochs, [0]
+
+    def callback(epoch, metrics):
+        done[0] += 1
+        if done[0] % max(1, total // 4) == 0:
+            log(f"  {(done[0] - 1) % total + 1}/{total} run-epochs of a vmapped program")
+
+    return callback
+
+
 def _search(config, data, workdir: Path, log) -> dict:
     """Run (or resume) the search; its summary. Wall time is summed over sessions, per kept generation."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +96,8 @@ def _search(config, data, workdir: Path, log) -> dict:
         log(f"  generation {info['generation'] + 1}: {info['epochs_used']}/{info['epochs_budget']} epochs, "
             f"best reward {info['best_fitness']:.4f}")  # fmt: skip
 
-    result = driver.run_search(config, pipeline.make_evaluate(config, data), workdir, callback=generation_done)
+    evaluate = pipeline.make_evaluate(config, data, _heartbeat(log, config.population, config.epochs))
+    result = driver.run_search(config, evaluate, workdir, callback=generation_done)
     return {
         "algorithm": config.search,
         "best_fitness": result.best_fitness,
@@ -119,7 +125,7 @@ def run_piece(piece: Piece, base, protocol: str, out: Path, data, log) -> str:
         label, config, extra = COMPARISON[piece.name], config.replace(method=piece.name), {}
         schedule = protocol_lib.schedule(config, protocol)
     start = time.perf_counter()
-    runs = pipeline.retrain(config, data, {label: schedule})
+    runs = pipeline.retrain(config, data, {label: schedule}, _heartbeat(log, config.seeds, config.epochs))
     seconds = time.perf_counter() - start + extra.get("search_runtime_s", 0.0)
     sizes = [len(data.train_labels), len(data.val_labels), len(data.test_labels)]
     meta = dict(label=label, method=config.method, setting=piece.setting, epochs=config.epochs, sizes=sizes)
@@ -169,14 +175,8 @@ def resolve(args: argparse.Namespace):
     config = reference.replace(**{**{k: v for k, v in smoke.items() if args.smoke and plain[k] != v}, **given})
     pipeline.check(config)
     algorithms = _names(args.search_algorithms, search.ALGORITHMS, "search algorithm(s)")
-    names = _names(args.methods, [*COMPARISON, S2E], "method(s)")
-    return (
-        config,
-        protocol_lib.departures(config, reference),
-        protocol_lib.parse_settings(args.settings),
-        names,
-        algorithms,
-    )
+    names, settings = _names(args.methods, [*COMPARISON, S2E], "method(s)"), _names(args.settings, SETTINGS, "settings")
+    return config, protocol_lib.departures(config, reference), settings, names, algorithms
 
 
 def start_folder(out: Path, config, protocol: str) -> None:
@@ -236,7 +236,6 @@ def main(argv=None) -> int:
         "dataset": config.dataset,
         "protocol": args.protocol,
         "command": shlex.join(["python", "-m", "memjax.reproduce", *(sys.argv[1:] if argv is None else argv)]),
-        "reading": READING,
         "protocol_text": protocol_lib.SUMMARY[args.protocol],
         "departures": ", ".join(f"{k} {a!r} → {b!r}" for k, (a, b) in departed.items()),
         "skipped": [COMPARISON[n] for n in skipped],

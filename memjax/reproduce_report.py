@@ -26,6 +26,11 @@ from memjax import io, report
 from memjax.protocol import COMPARISON, S2E, S2E_LABEL, SETTING_TITLES, SETTINGS
 
 ACCURACIES = {"final": "final epoch", "last10": "mean of last 10 epochs", "best": "best epoch"}
+READING = (
+    "Test accuracy (%), mean ± std over seeds (population std): **final epoch**; **mean of the last 10 epochs** "
+    "(JoCoR's convention); **best epoch** (CIFAR-N's convention: chosen on the test set, so optimistic). A run's "
+    "accuracy is the mean over its networks. Runtime: wall time including compilation; S2E's includes its search."
+)
 LABELS = {**COMPARISON, S2E: S2E_LABEL}
 
 
@@ -130,7 +135,7 @@ def _runtime(meta: dict) -> str:
 def markdown(rows: list[dict], header: dict, settings: list[str], names: list[str]) -> str:
     """results.md: how to read it, then one table per setting and an overview of final-epoch accuracy."""
     lines = [f"# S2E paper comparison: {header['dataset']}, {header['protocol']} protocol", ""]
-    lines += [f"`{header['command']}`", "", header["reading"], ""]
+    lines += [f"`{header['command']}`", "", READING, ""]
     lines += [f"Protocol: {header['protocol_text']}", f"Departures from it: {header['departures'] or 'none'}."]
     if header["skipped"]:
         lines.append(f"Skipped (not registered in this memjax's `memjax.methods`): {', '.join(header['skipped'])}.")

@@ -132,6 +132,8 @@ def test_smoke_folder_contents(smoke):
     }  # fmt: skip
     assert not any(".tmp" in f or "coteaching_plus" in f for f in files)
     assert any("skipping Co-teaching+" in line for line in printed)
+    # a heartbeat per program: Standard, Co-teaching, S2E (2 seeds × 4 epochs), the search (2 candidates × 4)
+    assert sum("8/8 run-epochs" in line for line in printed) == 4
     text = (out / "results.md").read_text()
     for needle in ("final epoch (%)", "mean of last 10 epochs (%)", "best epoch (%)", "Skipped", "Co-teaching+"):
         assert needle in text
