@@ -21,7 +21,9 @@ def _field(default, help: str):
 class Config:
     # data and noise
     dataset: str = _field(
-        "digits", "digits | mnist | cifar10 | cifar100 | cifar10_n | cifar100_n | npz:PATH | folder:PATH | csv:PATH"
+        "digits",
+        "digits | mnist | cifar10 | cifar100 (full, tfds) | mnist17k | cifar10_jpeg (shared .npz) | npz:PATH | "
+        "folder:PATH | csv:PATH",
     )
     data_dir: str | None = _field(None, "tfds data_dir or the shared .npz folder (default: $MEMJAX_DATA_DIR)")
     noise: str = _field("symmetric", "label-noise kind (transition matrix) applied to the training labels")

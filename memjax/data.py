@@ -9,15 +9,18 @@ Images are kept as uint8 NHWC (0..255); models see them scaled to [0, 1] inside 
 Dataset names (``Config.dataset``):
 
 * ``digits``                scikit-learn's bundled 8×8 digits; always offline.
-* ``mnist``, ``cifar10``    the shared ``.npz`` file ``<data_dir>/mnist/mnist_partial.npz`` or
-                            ``<data_dir>/cifar10/cifar10_jpeg.npz`` when it exists (``data_dir`` =
-                            ``Config.data_dir`` or ``$MEMJAX_DATA_DIR``), else the tfds data set.
-* ``cifar100``              tfds only.
+* ``mnist``, ``cifar10``,   the full standard data sets (60,000 / 50,000 / 50,000 training images), through
+  ``cifar100``              tfds.
+* ``mnist17k``              the shared real MNIST *subset* ``<data_dir>/mnist/mnist_partial.npz`` (the first
+                            17,435 training images, the full 10,000 test images); ``data_dir`` =
+                            ``Config.data_dir`` or ``$MEMJAX_DATA_DIR``.
+* ``cifar10_jpeg``          the shared CIFAR-10 decoded from JPEG copies ``<data_dir>/cifar10/cifar10_jpeg.npz``
+                            (full size, but re-encoded pixels).
 * ``cifar10_n[:KIND]``      tfds CIFAR-10N, human noisy labels, KIND = worse (default) | aggre | random1 |
                             random2 | random3; ``cifar100_n`` CIFAR-100N (its single human label).
                             Their human labels replace the synthetic noise (``Config.noise``/``noise_rate``
                             are not used). tfds needs their annotation files downloaded by hand.
-* ``tfds:NAME``             force tfds for ``NAME`` even where a shared ``.npz`` exists.
+* ``tfds:NAME``             tfds ``NAME`` (the same as the plain name).
 * ``folder:PATH``, ``csv:PATH`` the user's own images (one sub-folder per class) or table (numeric
                             features, ``Config.label_column``): :mod:`memjax.own_data`. Their labels are
                             taken as given; synthetic noise is added only at ``noise_rate`` > 0.
@@ -27,17 +30,21 @@ Dataset names (``Config.dataset``):
 
 tfds is optional (``pip install 'memjax[tfds]'``) and imported only here, lazily. Prepared data is found
 on disk by this module (``<dir>/<name>[/<config>]/<version>/dataset_info.json`` under ``data_dir`` and
-``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``), so a missing data set fails at once, without tfds
-trying the network. Data prepared as ``array_record`` (``tfds build NAME --file_format array_record``)
-is read through ``tfds`` data sources without TensorFlow; the default ``tfrecord`` format needs
-TensorFlow (``tensorflow-cpu``). Downloading (``download=True``) goes through tfds and TensorFlow.
+``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``). A data set that is not there is prepared on first use
+(tfds' convention) when tfds is installed and the network answers (:func:`network_available`), into the
+first of those folders; otherwise loading fails at once with one line saying how to prepare it elsewhere.
+Data prepared as ``array_record`` (``tfds build NAME --file_format array_record``) is read through
+``tfds`` data sources without TensorFlow; the default ``tfrecord`` format needs TensorFlow
+(``tensorflow-cpu``). Preparing goes through tfds and TensorFlow (both in the ``tfds`` extra).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
+import socket
 import zipfile
 from pathlib import Path
 
@@ -47,7 +54,10 @@ from memjax import noise as noise_lib
 
 SPLIT_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 NOISY_KEY = "train_noisy_labels"  # optional: given (e.g. human) noisy training labels
-NPZ_SHORTCUTS = {"mnist": "mnist/mnist_partial.npz", "cifar10": "cifar10/cifar10_jpeg.npz"}
+SHARED_FILES = {  # names that say what they are: the shared .npz files under data_dir
+    "mnist17k": ("mnist/mnist_partial.npz", "the shared 17,435-image MNIST subset", "mnist"),
+    "cifar10_jpeg": ("cifar10/cifar10_jpeg.npz", "the shared JPEG-decoded CIFAR-10", "cifar10"),
+}
 TFDS_DATASETS = ("mnist", "cifar10", "cifar100", "cifar10_n", "cifar100_n")
 HUMAN_LABELS = {  # tfds feature holding each kind of human label, the default kind first
     "cifar10_n": {
@@ -66,11 +76,12 @@ CLASS_FLIPS = {
     "mnist": {2: 7, 3: 8, 5: 6, 6: 5, 7: 1},  # 2→7, 3→8, 5↔6, 7→1
     "cifar10": {9: 1, 2: 0, 4: 7, 3: 5, 5: 3},  # truck→automobile, bird→airplane, deer→horse, cat↔dog
 }
-_DATASET_HELP = (
-    "digits, mnist, cifar10, cifar100, cifar10_n[:worse|aggre|random1..3], cifar100_n, tfds:NAME, npz:PATH, "
-    "folder:PATH, csv:PATH"
-)
 OWN_KINDS = ("folder", "csv")
+_DATASET_HELP = (
+    "digits, mnist, cifar10, cifar100, mnist17k, cifar10_jpeg, cifar10_n[:worse|aggre|random1..3], cifar100_n, "
+    "tfds:NAME, npz:PATH, folder:PATH, csv:PATH"
+)
+PROBE = ("storage.googleapis.com", 443)  # where tfds downloads from: reachable means "online"
 
 
 class DataError(ValueError):
@@ -138,8 +149,16 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None) -> Source:
         if not path:
             raise DataError(f"dataset '{kind}:' names no path: use {kind}:PATH, e.g. {kind}:data/mine")
         return Source(kind, str(Path(path).expanduser()), data_dir=root_str)
-    forced = name.startswith("tfds:")
-    base, _, kind = (name[5:] if forced else name).partition(":")
+    if name in SHARED_FILES:
+        relative, what, full = SHARED_FILES[name]
+        if root is None or not (root / relative).is_file():
+            where = root / relative if root is not None else f"$MEMJAX_DATA_DIR/{relative}"
+            raise DataError(
+                f"dataset {name!r} is {what}, read from {where}, which is missing: set MEMJAX_DATA_DIR (or "
+                f"--data-dir) to the shared data folder, or use the full data set {full!r}"
+            )
+        return Source("npz", str(root / relative), data_dir=root_str)
+    base, _, kind = name.removeprefix("tfds:").partition(":")
     if base not in TFDS_DATASETS or (kind and base not in HUMAN_LABELS):
         raise DataError(f"unknown dataset {name!r}: use one of {_DATASET_HELP}")
     noisy_feature = None
@@ -149,8 +168,6 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None) -> Source:
         if kind not in kinds:
             raise DataError(f"unknown {base} label kind {kind!r} in {name!r}: use one of {', '.join(kinds)}")
         noisy_feature = kinds[kind]
-    if not forced and base in NPZ_SHORTCUTS and root is not None and (root / NPZ_SHORTCUTS[base]).is_file():
-        return Source("npz", str(root / NPZ_SHORTCUTS[base]), data_dir=root_str)
     return Source("tfds", base, noisy_feature=noisy_feature, data_dir=root_str)
 
 
@@ -312,7 +329,16 @@ def _import_tfds():
     return tfds
 
 
-def _not_prepared(name: str, dirs: list[Path]) -> DataError:
+def network_available(address: tuple[str, int] = PROBE, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``address`` (host, port) opens within ``timeout`` seconds."""
+    try:
+        socket.create_connection(address, timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _not_prepared(name: str, dirs: list[Path], why: str) -> DataError:
     where = " or ".join(str(d) for d in dirs)
     target = dirs[0]
     manual = (
@@ -321,10 +347,23 @@ def _not_prepared(name: str, dirs: list[Path]) -> DataError:
         else ""
     )
     return DataError(
-        f"tfds data set {name!r} is not prepared in {where} and downloads are off: on a machine with internet run "
+        f"tfds data set {name!r} is not prepared in {where} and {why}: on a machine with internet run "
         f"`tfds build {name} --data_dir {target} --file_format array_record`{manual} (needs tensorflow-datasets and "
-        f"tensorflow-cpu) and copy the folder here, pass --data-dir DIR pointing at prepared data, or allow downloads"
+        f"tensorflow-cpu) and copy the folder here, or pass --data-dir DIR pointing at prepared data"
     )
+
+
+def _why_not_download(download: bool | None) -> str | None:
+    """None if a missing tfds data set should be prepared now, else the reason it is not: ``download`` True
+    always tries, False never does, None (the default, tfds' prepare-on-first-use) tries when tfds is
+    installed and the network answers."""
+    if download is not None:
+        return None if download else "downloads are off"
+    if importlib.util.find_spec("tensorflow_datasets") is None:
+        return "tensorflow-datasets is not installed here (pip install 'memjax[tfds]' prepares it on first use)"
+    if not network_available():
+        return f"this machine is offline ({PROBE[0]} does not answer)"
+    return None
 
 
 def _download(name: str, target: Path) -> None:
@@ -377,24 +416,26 @@ def _read_split(builder, split: str, features: list[str], where: str) -> dict[st
 def load_tfds(
     name: str,
     data_dir: str | os.PathLike | None = None,
-    download: bool = False,
+    download: bool | None = None,
     noisy_feature: str | None = None,
 ) -> tuple[dict[str, np.ndarray], int]:
     """Validated arrays of a tfds data set, whole, and its number of classes.
 
-    Looks for prepared data in :func:`tfds_dirs` first (no tfds import, no network); with none there it
-    raises :class:`DataError` at once unless ``download`` (then tfds downloads and prepares it as
-    array_record into the first folder; this needs TensorFlow). ``noisy_feature`` adds that feature of the
-    training split as ``train_noisy_labels`` (CIFAR-N human labels)."""
+    Looks for prepared data in :func:`tfds_dirs` first (no tfds import, no network); with none there, tfds
+    downloads and prepares it as array_record into the first folder (this needs TensorFlow) when
+    ``download`` is True, or is None (the default) and tfds is installed and the network answers; otherwise
+    it raises :class:`DataError` at once. ``noisy_feature`` adds that feature of the training split as
+    ``train_noisy_labels`` (CIFAR-N human labels)."""
     dirs = tfds_dirs(data_dir)
     prepared = find_prepared(name, dirs)
     if prepared is None:
-        if not download:
-            raise _not_prepared(name, dirs)
+        why = _why_not_download(download)
+        if why is not None:
+            raise _not_prepared(name, dirs, why)
         _download(name, dirs[0])
         prepared = find_prepared(name, dirs)
         if prepared is None:
-            raise _not_prepared(name, dirs)
+            raise _not_prepared(name, dirs, "preparing it left no dataset_info.json")
     tfds = _import_tfds()
     where = str(prepared)
     try:
@@ -449,7 +490,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.3) -> dict[str, np.ndarr
 
 
 def load_arrays(
-    name: str, data_dir: str | os.PathLike | None = None, download: bool = False, config=None
+    name: str, data_dir: str | os.PathLike | None = None, download: bool | None = None, config=None
 ) -> tuple[dict[str, np.ndarray], int]:
     """Clean, validated arrays of dataset ``name`` (see the module docstring) and its number of classes.
     A ``folder:`` / ``csv:`` source reads its options from ``config`` (:mod:`memjax.own_data`)."""
@@ -466,10 +507,10 @@ def load_arrays(
     return load_tfds(source.name, data_dir=source.data_dir, download=download, noisy_feature=source.noisy_feature)
 
 
-def load(config, download: bool = False) -> Dataset:
+def load(config, download: bool | None = None) -> Dataset:
     """The :class:`Dataset` of ``config``: resolve ``config.dataset`` (with ``config.data_dir``), load,
-    validate, then subset, corrupt and split with :func:`make_dataset`. ``download`` lets tfds fetch a
-    missing data set (off by default: missing data fails at once with a one-line :class:`DataError`)."""
+    validate, then subset, corrupt and split with :func:`make_dataset`. ``download``: whether tfds may
+    prepare a missing data set (None: when tfds is installed and the network answers; see :func:`load_tfds`)."""
     arrays, num_classes = load_arrays(config.dataset, config.data_dir, download, config)
     data = make_dataset(arrays, config, name=config.dataset, num_classes=num_classes)
     own = resolve(config.dataset, config.data_dir).kind in OWN_KINDS
@@ -477,9 +518,10 @@ def load(config, download: bool = False) -> Dataset:
 
 
 def class_flips(name: str) -> dict[int, int] | None:
-    """The asymmetric-noise class map of dataset ``name`` (``mnist``, ``cifar10``, also as ``tfds:NAME``), or None."""
-    base = name[5:] if name.startswith("tfds:") else name
-    return CLASS_FLIPS.get(base)
+    """The asymmetric-noise class map of dataset ``name`` (``mnist``, ``cifar10``, as ``tfds:NAME`` or as
+    their shared files ``mnist17k``, ``cifar10_jpeg``), or None."""
+    base = name.removeprefix("tfds:")
+    return CLASS_FLIPS.get(SHARED_FILES[base][2] if base in SHARED_FILES else base)
 
 
 def noise_matrix(config, num_classes: int, name: str = "") -> np.ndarray:

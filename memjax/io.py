@@ -17,6 +17,7 @@ import numpy as np
 
 HISTORY = "history.jsonl"
 CHECKPOINT = "search_checkpoint.npz"
+_ABSENT = object()  # a saved config field the current config no longer has
 
 
 def write_atomic(path: str | os.PathLike, write: Callable) -> None:
@@ -48,12 +49,11 @@ def save_checkpoint(path: Path, state, key, counters: dict[str, int], config_jso
 
 def load_checkpoint(path: Path, like_state, config_json: str, may_change: tuple[str, ...] = ()):
     """(state, key, counters) from ``path``; ``like_state`` gives the tree structure. The saved config must
-    equal ``config_json`` except for the fields in ``may_change`` (e.g. ``generations``, to extend a search)."""
+    equal ``config_json`` except for the fields in ``may_change`` (e.g. ``generations``, to extend a search)
+    and fields added to the config since the checkpoint was written (they take their current value)."""
     with np.load(path) as ckpt:
         saved, current = json.loads(str(ckpt["config"])), json.loads(config_json)
-        changed = sorted(
-            k for k in current.keys() | saved.keys() if k not in may_change and saved.get(k) != current.get(k)
-        )
+        changed = sorted(k for k, v in saved.items() if k not in may_change and current.get(k, _ABSENT) != v)
         if changed:
             raise ValueError(f"checkpoint {path} was written with a different config ({', '.join(changed)})")
         treedef = jax.tree.structure(like_state)

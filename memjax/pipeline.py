@@ -165,7 +165,9 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
 def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None = None) -> dict:
     """Search (mode "search") or a fixed method (mode "method"), then retrain and report into ``run_dir``."""
     progress = progress or (lambda total, desc: _Quiet())
-    extra = {"mode": mode, "actual_noise_rate": data.actual_noise_rate if data.truth_known else None}
+    sizes = {"train": len(data.train_labels), "val": len(data.val_labels), "test": len(data.test_labels)}
+    actual = data.actual_noise_rate if data.truth_known else None
+    extra = {"mode": mode, "actual_noise_rate": actual, "sizes": sizes}
     if mode == "search" or methods.get(config.method).uses_schedule:
         extra["forget_rate"] = forget_rate.resolve(config, data)
     tau = extra.get("forget_rate", {}).get("value")

@@ -149,6 +149,9 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
         f"- mode: {extra['mode']}; method {config.method}; model {config.model}; {config.epochs} epochs; "
         f"batch {config.batch_size}",
         _noise_line(extra["actual_noise_rate"]),
+        "- train / val ({}) / test: {train:,} / {val:,} / {test:,}".format(
+            "clean labels" if config.clean_val else "noisy labels", **extra["sizes"]
+        ),
     ]
     if "forget_rate" in extra:
         lines.append(_forget_line(extra["forget_rate"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -76,17 +77,21 @@ def test_resolve_names(tmp_path, no_env_dirs, monkeypatch):
     assert data.resolve("digits") == data.Source("digits", "digits")
     assert data.resolve("npz:some/file.npz").kind == "npz"
     assert data.resolve("npz:~/x.npz").name == os.path.expanduser("~/x.npz")
-    # shortcuts fall back to tfds while the shared files are missing ...
-    assert data.resolve("mnist", tmp_path) == data.Source("tfds", "mnist", data_dir=str(tmp_path))
-    assert data.resolve("cifar10", tmp_path).kind == "tfds"
-    # ... and take them once present (from data_dir or from $MEMJAX_DATA_DIR)
-    for name, rel in data.NPZ_SHORTCUTS.items():
+    # the shared files answer only to names that say what they are; missing, they fail in one line ...
+    for name, (rel, what, full) in data.SHARED_FILES.items():
+        with pytest.raises(data.DataError) as err:
+            data.resolve(name, tmp_path)
+        message = one_line(err)
+        assert str(tmp_path / rel) in message and what in message and repr(full) in message
+        assert "MEMJAX_DATA_DIR" in message
         (tmp_path / rel).parent.mkdir(parents=True)
         (tmp_path / rel).write_bytes(b"")
         assert data.resolve(name, tmp_path) == data.Source("npz", str(tmp_path / rel), data_dir=str(tmp_path))
-        assert data.resolve(f"tfds:{name}", tmp_path).kind == "tfds"  # forced
+        # ... while the plain names stay the full standard data sets, even with the shared file present
+        assert data.resolve(full, tmp_path) == data.Source("tfds", full, data_dir=str(tmp_path))
+        assert data.resolve(f"tfds:{full}", tmp_path) == data.resolve(full, tmp_path)
     monkeypatch.setenv("MEMJAX_DATA_DIR", str(tmp_path))
-    assert data.resolve("mnist").kind == "npz"
+    assert data.resolve("mnist17k").kind == "npz" and data.resolve("mnist").kind == "tfds"
     assert data.resolve("cifar100", tmp_path) == data.Source("tfds", "cifar100", data_dir=str(tmp_path))
     assert data.resolve("cifar10_n").noisy_feature == "worse_label"
     assert data.resolve("cifar10_n:aggre").noisy_feature == "aggre_label"
@@ -100,7 +105,7 @@ def test_unknown_dataset_lists_valid_names(name):
         data.resolve(name)
     message = one_line(err)
     assert repr(name) in message
-    for valid in ("digits", "mnist", "cifar10", "cifar100", "cifar10_n", "cifar100_n", "npz:PATH"):
+    for valid in ("digits", "mnist", "cifar10", "cifar100", "mnist17k", "cifar10_jpeg", "cifar10_n", "npz:PATH"):
         assert valid in message
 
 
@@ -332,9 +337,9 @@ def test_digits_is_embedded_and_offline(no_env_dirs):
 def test_real_mnist_through_production_path(mnist_npz, monkeypatch):
     root = mnist_npz.parent.parent
     monkeypatch.setenv("MEMJAX_DATA_DIR", str(root))
-    assert data.resolve("mnist") == data.Source("npz", str(mnist_npz), data_dir=str(root))
+    assert data.resolve("mnist17k") == data.Source("npz", str(mnist_npz), data_dir=str(root))
     for kind, rate in (("symmetric", 0.5), ("pair", 0.45)):
-        ds = data.load(Config(dataset="mnist", noise=kind, noise_rate=rate, val_fraction=0.1, clean_val=True))
+        ds = data.load(Config(dataset="mnist17k", noise=kind, noise_rate=rate, val_fraction=0.1, clean_val=True))
         assert len(ds.train_labels) + len(ds.val_labels) == 17_435
         assert abs(len(ds.val_labels) - 1743.5) <= 10
         assert len(ds.test_labels) == 10_000 and ds.input_shape == (28, 28, 1) and ds.num_classes == 10
@@ -374,7 +379,7 @@ def test_real_cifar10_header_and_labels(cifar10_npz):
 
 def test_real_cifar10_full_load(cifar10_npz, monkeypatch):
     monkeypatch.setenv("MEMJAX_DATA_DIR", str(cifar10_npz.parent.parent))
-    ds = data.load(Config(dataset="cifar10", noise="pair", noise_rate=0.45, val_fraction=0.1))
+    ds = data.load(Config(dataset="cifar10_jpeg", noise="pair", noise_rate=0.45, val_fraction=0.1))
     assert (len(ds.train_labels), len(ds.val_labels), len(ds.test_labels)) == (45_000, 5_000, 10_000)
     assert ds.input_shape == (32, 32, 3) and ds.num_classes == 10
     assert abs(ds.actual_noise_rate - 0.45) < 0.02
@@ -384,7 +389,9 @@ def test_real_cifar10_full_load(cifar10_npz, monkeypatch):
 # ------------------------------------------------------------------------------------------------ tfds
 
 
-def test_missing_tfds_data_fails_fast_offline(tmp_path, no_env_dirs):
+def test_missing_tfds_data_fails_fast_offline(tmp_path, no_env_dirs, monkeypatch):
+    probes = []
+    monkeypatch.setattr(data, "network_available", lambda *a, **k: probes.append(a) or False)
     for name in ("cifar100", "tfds:mnist", "cifar10_n", "mnist"):
         start = time.perf_counter()
         with pytest.raises(data.DataError) as err:
@@ -393,9 +400,46 @@ def test_missing_tfds_data_fails_fast_offline(tmp_path, no_env_dirs):
         message = one_line(err)
         base = name.removeprefix("tfds:")
         assert f"tfds build {base} --data_dir {tmp_path}" in message and "--data-dir" in message
+        assert "offline" in message
         assert str(no_env_dirs) in message  # names every folder searched
         assert ("downloads/manual" in message) == (base == "cifar10_n")  # CIFAR-N's hand-downloaded labels
+    assert len(probes) == 4
     assert not (tmp_path / "downloads").exists()  # nothing was attempted
+
+
+def test_when_missing_tfds_data_is_prepared(tmp_path, no_env_dirs, monkeypatch):
+    """tfds' prepare-on-first-use: only with tfds installed and the network up, unless download says otherwise."""
+    calls = []
+    monkeypatch.setattr(data, "_download", lambda name, target: calls.append((name, target)))
+    online = {"up": True}
+    monkeypatch.setattr(data, "network_available", lambda *a, **k: online["up"])
+
+    def attempt(download=None):
+        with pytest.raises(data.DataError) as err:  # the stub prepares nothing, so loading still fails
+            data.load_tfds("cifar100", data_dir=tmp_path, download=download)
+        return one_line(err)
+
+    assert "preparing it left no dataset_info.json" in attempt() and calls == [("cifar100", tmp_path)]
+    online["up"] = False
+    assert "offline" in attempt() and len(calls) == 1
+    assert "offline" not in attempt(download=True) and len(calls) == 2  # forced: tries anyway
+    online["up"] = True
+    assert "downloads are off" in attempt(download=False) and len(calls) == 2
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # as without the tfds extra
+    assert "pip install 'memjax[tfds]'" in attempt() and len(calls) == 2
+
+
+def test_network_probe(tmp_path):
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert data.network_available(server.getsockname(), timeout=2.0)
+        port = server.getsockname()[1]
+    start = time.perf_counter()
+    assert not data.network_available(("127.0.0.1", port), timeout=2.0)  # closed now: refused at once
+    assert time.perf_counter() - start < 2.0
 
 
 def test_find_prepared_picks_newest_complete_version(tmp_path):
@@ -491,6 +535,19 @@ def test_tfds_prepared_data_loads_without_downloading(tfds_mnist, no_env_dirs, m
     monkeypatch.setenv("TFDS_DATA_DIR", str(root))
     again, _ = data.load_tfds("mnist")
     np.testing.assert_array_equal(again["test_images"], arrays["test_images"])
+
+
+def test_first_use_prepares_then_loads(tfds_mnist, tmp_path, no_env_dirs, monkeypatch):
+    root, prepared, arrays = tfds_mnist
+    monkeypatch.setattr(data, "network_available", lambda *a, **k: True)
+
+    def fake_download(name, target):  # leaves what tfds' download_and_prepare leaves
+        shutil.copytree(prepared, Path(target) / name / prepared.name)
+
+    monkeypatch.setattr(data, "_download", fake_download)
+    ds = data.load(Config(dataset="mnist", data_dir=str(tmp_path / "fresh"), noise_rate=0.3, val_fraction=0.1))
+    np.testing.assert_array_equal(ds.test_labels, arrays["test_labels"])
+    assert (tmp_path / "fresh" / "mnist" / prepared.name / "dataset_info.json").is_file()
 
 
 def test_tfds_tfrecord_without_tensorflow_says_how_to_fix(tfds_mnist, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from memjax import data
 from memjax.launch import main
 
 TINY = ["--smoke", "--epochs", "6", "--decay-start", "4", "--population", "2", "--seeds", "1", "--reward-epochs", "2"]
@@ -52,6 +53,9 @@ def test_smoke_digits_end_to_end(tmp_path, capsys):
     assert len(rows) == 1 + 2 * 1 * 6 * 2  # header + (2 schedules × 1 seed × 6 epochs × 2 networks)
     config = json.loads((run / "config.json").read_text())
     assert config["mode"] == "search" and config["config"]["epochs"] == 6
+    sizes = metrics["sizes"]  # digits: 539 test images, 1,258 split 9:1 into train and noisy validation
+    assert sizes["train"] + sizes["val"] == 1258 and sizes["test"] == 539 and abs(sizes["val"] - 125.8) <= 5
+    assert f"{sizes['train']:,} / {sizes['val']:,} / 539" in (run / "summary.md").read_text()
     assert "S2E (searched R(t))" in capsys.readouterr().out
 
 
@@ -66,7 +70,7 @@ def test_method_mode_runs_without_search(tmp_path):
 @pytest.mark.slow
 def test_smoke_mnist_real_data(tmp_path, mnist_npz, monkeypatch):
     monkeypatch.setenv("MEMJAX_DATA_DIR", str(mnist_npz.parent.parent))
-    assert launch(tmp_path, "--dataset", "mnist", "--smoke", "--name", "mnist") == 0
+    assert launch(tmp_path, "--dataset", "mnist17k", "--smoke", "--name", "mnist") == 0
     metrics = json.loads((tmp_path / "runs" / "mnist" / "metrics.json").read_text())
     assert metrics["actual_noise_rate"] == pytest.approx(0.5, abs=0.03)
     for row in metrics["test_accuracy"].values():
@@ -133,6 +137,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, messag
 
 def test_missing_data_offline_and_malformed_npz(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("MEMJAX_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "network_available", lambda *a, **k: False)  # offline, even on a CI machine
     assert launch(tmp_path, "--dataset", "cifar100", "--data-dir", str(tmp_path / "empty")) == 2
     bad = tmp_path / "bad.npz"
     np.savez(bad, train_images=np.zeros((10, 8, 8), np.uint8))  # no labels, no test split
