@@ -4,6 +4,7 @@
     python -m memjax.launch --dataset cifar100 --noise pair --noise-rate 0.45
     python -m memjax.launch --dataset mnist --method coteaching  # one method, no search (a baseline)
     python -m memjax.launch --resume runs/NAME                   # continue a killed run
+    python -m memjax.launch --coordinator HOST:PORT --num-processes 2 --process-id 0  # one of 2 hosts
 
 Pipeline: preset + flags → config → data (noisy train/val, clean test) → S2E search of R(t) (every
 generation of ``--population`` candidates trains in one vmapped program) → retrain the best R(t) and
@@ -27,7 +28,7 @@ import jax
 from tqdm.auto import tqdm
 
 from memjax import data as data_lib
-from memjax import io, methods, models, noise, pipeline, search
+from memjax import distributed, io, methods, models, noise, pipeline, search
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
 
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR with its saved config")
     run.add_argument("--download", action="store_true", help="let tfds download data (needs internet)")
+    hosts = parser.add_argument_group("many hosts (jax.distributed; under srun or mpirun JAX reads them itself)")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, reachable by every process")
+    hosts.add_argument("--num-processes", type=int, metavar="N", help="processes in the run (one per host)")
+    hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 .. N-1")
+    hosts.add_argument(
+        "--heartbeat-timeout", type=int, default=100, metavar="S", help="S s without news: a process is dead"
+    )
     fields = parser.add_argument_group("config fields (memjax.config.Config; the preset sets the defaults)")
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
@@ -146,6 +154,18 @@ def _bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="epoch", leave=desc != "retrain", dynamic_ncols=True)
 
 
+def _header(config: Config, mode: str, data, run_dir: Path) -> str:
+    what = config.method if mode == "method" else f"{config.search}, population {config.population}"
+    where = f"{jax.default_backend()} × {jax.device_count()}" + (
+        f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    )
+    return (
+        f"memjax: {config.dataset} ({len(data.train_labels)} train / {len(data.val_labels)} val / "
+        f"{len(data.test_labels)} test), {config.noise} noise {config.noise_rate} "
+        f"(realised {data.actual_noise_rate:.3f}), {mode}: {what}, on {where} → {run_dir}"
+    )
+
+
 def print_summary(result: dict, run_dir: Path) -> None:
     width = max(len(label) for label in result["table"])
     print(f"\n{'schedule'.ljust(width)}  final test accuracy (mean ± std over seeds)")
@@ -154,31 +174,55 @@ def print_summary(result: dict, run_dir: Path) -> None:
     print(f"\nrun folder: {run_dir}  (summary.md, metrics.json, epochs.csv, *.png)")
 
 
+def _plan(args: argparse.Namespace) -> dict:
+    """The config, mode and run folder (process 0 decides them in a multi-process run)."""
+    config, mode = _resume_config(args) if args.resume else resolve_config(args)
+    run_dir = _run_dir(args, config, mode)
+    _check_writable(run_dir)
+    return {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir)}
+
+
+def _lost_peer(error: Exception, run_dir: Path) -> None:
+    """A multi-process run whose exchange with another process failed: one line, then exit at once (the
+    runtime's orderly shutdown would wait for the lost process); process 0's files are all complete."""
+    where = f"process {jax.process_index()} of {jax.process_count()}"
+    reason = str(error).strip().splitlines()[0]
+    print(
+        f"memjax: error: {where} stopped, another process is gone ({reason}); continue with --resume {run_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(1)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        config, mode = _resume_config(args) if args.resume else resolve_config(args)
-        run_dir = _run_dir(args, config, mode)
-        _check_writable(run_dir)
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.heartbeat_timeout)
+        plan = distributed.decided_by_main(lambda: _plan(args))
+        config, mode, run_dir = Config(**plan["config"]), plan["mode"], Path(plan["run_dir"])
         data = data_lib.load(config, download=args.download)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
+        if distributed.is_main():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
     except (ValueError, OSError) as error:
         print(f"memjax: error: {error}", file=sys.stderr)
         return 2
-    print(
-        f"memjax: {config.dataset} ({len(data.train_labels)} train / {len(data.val_labels)} val / "
-        f"{len(data.test_labels)} test), {config.noise} noise {config.noise_rate} "
-        f"(realised {data.actual_noise_rate:.3f}), {mode}: {config.method if mode == 'method' else config.search}"
-        f", on {jax.default_backend()} → {run_dir}"
-    )
+    main_process = distributed.is_main()  # the one that prints and writes
+    if main_process:
+        print(_header(config, mode, data, run_dir))
     try:
-        result = pipeline.run(config, mode, data, run_dir, progress=_bar)
+        result = pipeline.run(config, mode, data, run_dir, progress=_bar if main_process else None)
     except KeyboardInterrupt:
         print(f"\nmemjax: interrupted; continue with: python -m memjax.launch --resume {run_dir}", file=sys.stderr)
         return 130
-    print_summary(result, run_dir)
+    except jax.errors.JaxRuntimeError as error:
+        if jax.process_count() == 1:
+            raise
+        _lost_peer(error, run_dir)
+    if main_process:
+        print_summary(result, run_dir)
     return 0
 
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import conv, io, methods, models, noise, precision, report
+from memjax import conv, distributed, io, methods, models, noise, precision, report
 from memjax import data as data_lib
 from memjax.schedules import S2E_SPACE, coteaching_schedule
 from memjax.search import driver
@@ -63,8 +63,7 @@ def make_evaluate(config, data, epoch_callback: Callable | None = None) -> drive
     """``evaluate(schedules, keys) -> metrics`` on real training: (K, E) schedules run the first E epochs of
     the ``config.epochs``-epoch plan (one compiled program per distinct shape). ``epoch_callback(epoch,
     metrics)`` is the trainer's host callback (once per candidate and epoch)."""
-    train = make_train(config, data, epoch_callback)
-    return lambda schedules, keys: train.population(schedules, keys)[0]
+    return make_train(config, data, epoch_callback).population_metrics
 
 
 def default_schedule(config) -> jax.Array:
@@ -81,7 +80,7 @@ def retrain(config, data, schedules: dict[str, np.ndarray], callback: Callable |
     seeds = [s for _ in schedules for s in range(config.seeds)]
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
     keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
-    metrics = jax.device_get(train.population(stacked, keys)[0])
+    metrics = train.population_metrics(stacked, keys)
     return [
         {
             "label": label,
@@ -103,7 +102,8 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory) -> tuple[dic
         bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}")
 
     evaluate = make_evaluate(config, data, epoch_callback=lambda epoch, metrics: bar.update(1))
-    result = driver.run_search(config, evaluate, run_dir, callback=generation_done)
+    workdir = run_dir if distributed.is_main() else None  # only process 0 writes
+    result = driver.run_search(config, evaluate, workdir, callback=generation_done)
     bar.close()
     summary = {
         "generations": result.generations,
@@ -127,7 +127,8 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
     runs = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1))
     bar.close()
     table = report.accuracy_table(runs)
-    write_outputs(run_dir, config, runs, table, schedules, extra)
+    if distributed.is_main():
+        write_outputs(run_dir, config, runs, table, schedules, extra)
     return {"table": table, **extra}
 
 

@@ -283,6 +283,14 @@ class Train:
             return self.compiled_population(self.data, schedules, keys)
         return sharding.run_sharded(self.compiled_population, self.replicated, (schedules, keys), self.mesh)
 
+    def population_metrics(self, schedules, keys) -> dict[str, np.ndarray]:
+        """The metrics of :meth:`population` as host arrays on every process, also when the mesh spans
+        several processes (:mod:`memjax.distributed`); the final states stay on the devices."""
+        if self.mesh is None:
+            return jax.device_get(self.compiled_population(self.data, schedules, keys)[0])
+        metrics_only = lambda *args: self.compiled_population(*args)[0]
+        return sharding.run_sharded(metrics_only, self.replicated, (schedules, keys), self.mesh, gather=True)
+
 
 def make_train(config, data, callback: Callable | None = None, **method_extras) -> Train:
     """Build ``train(schedule, key) -> (metrics, state)`` for ``config`` on ``data`` (a ``memjax.data.Dataset``).
