@@ -179,7 +179,8 @@ def _plan(args: argparse.Namespace) -> dict:
     config, mode = _resume_config(args) if args.resume else resolve_config(args)
     run_dir = _run_dir(args, config, mode)
     _check_writable(run_dir)
-    return {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir)}
+    auto = mode == "search" and not args.resume and not hasattr(args, "population")  # README "Many hosts"
+    return {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir), "auto_population": auto}
 
 
 def _lost_peer(error: Exception, run_dir: Path) -> None:
@@ -203,6 +204,9 @@ def main(argv=None) -> int:
         plan = distributed.decided_by_main(lambda: _plan(args))
         config, mode, run_dir = Config(**plan["config"]), plan["mode"], Path(plan["run_dir"])
         data = data_lib.load(config, download=args.download)
+        if plan["auto_population"]:
+            population = distributed.decided_by_main(lambda: pipeline.default_population(config, data))
+            config = config.replace(population=population)
         if distributed.is_main():
             run_dir.mkdir(parents=True, exist_ok=True)
             io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})

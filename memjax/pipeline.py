@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import conv, distributed, io, methods, models, noise, precision, report
+from memjax import conv, distributed, io, methods, models, noise, precision, report, sharding
 from memjax import data as data_lib
 from memjax.schedules import S2E_SPACE, coteaching_schedule
 from memjax.search import driver
@@ -64,6 +64,27 @@ def make_evaluate(config, data, epoch_callback: Callable | None = None) -> drive
     the ``config.epochs``-epoch plan (one compiled program per distinct shape). ``epoch_callback(epoch,
     metrics)`` is the trainer's host callback (once per candidate and epoch)."""
     return make_train(config, data, epoch_callback).population_metrics
+
+
+def candidate_bytes(train) -> int:
+    """Device memory of one candidate run: XLA's memory analysis of the compiled single run, temporaries plus
+    outputs (final networks, Adam state, metrics); the data, shared by all candidates, is not counted."""
+    args = (train.data, jnp.ones(train.engine.num_epochs), jax.random.key(0))
+    analysis = train.compiled_run.lower(*args).compile().memory_analysis()
+    return int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
+
+
+def default_population(config, data, stats: dict | None = None) -> int:
+    """The population when ``--population`` is not given: from the free memory of the first local device
+    (``stats``, default its ``memory_stats()``, read once the data is on it) and :func:`candidate_bytes`,
+    by :func:`memjax.sharding.population_for_memory` over every device; ``config.population`` (the
+    preset's) when the device reports no memory, as CPUs do."""
+    train = make_train(config, data)
+    stats = jax.local_devices()[0].memory_stats() if stats is None else stats
+    if not stats or "bytes_limit" not in stats:
+        return config.population
+    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    return sharding.population_for_memory(free, candidate_bytes(train), jax.device_count())
 
 
 def default_schedule(config) -> jax.Array:

@@ -68,3 +68,14 @@ def run_sharded(fn: Callable, replicated, population, mesh: Mesh, gather: bool =
     if gather:
         out = distributed.gather(out)
     return out if jax.tree.leaves(padded)[0].shape[0] == size else jax.tree.map(lambda a: a[:size], out)
+
+
+MAX_PER_DEVICE = 64  # cap of the automatic population: K beyond it buys little search (not measured on a GPU)
+MEMORY_SHARE = 0.5  # of a device's free memory for candidates; the rest for XLA's workspace and fragmentation
+
+
+def population_for_memory(free_bytes: int, candidate_bytes: int, devices: int, cap: int = MAX_PER_DEVICE) -> int:
+    """The automatic population: ``devices · min(cap, max(1, ⌊MEMORY_SHARE · free_bytes / candidate_bytes⌋))``,
+    as many candidates per device as fill its share of the free memory."""
+    per_device = int(MEMORY_SHARE * free_bytes // max(candidate_bytes, 1))
+    return devices * min(cap, max(1, per_device))

@@ -39,7 +39,7 @@ import numpy as np
 import optax
 
 from memjax import methods, sharding
-from memjax.models import get_model
+from memjax.models import MLP, get_model
 
 METRICS = ("train_loss", "label_precision", "kept_fraction", "val_acc", "test_acc")
 
@@ -158,26 +158,34 @@ def init_state(engine: Engine, key) -> TrainState:
     return TrainState(params, variables.get("batch_stats", {}), jax.vmap(engine.tx.init)(params), engine.carry)
 
 
+def _vmap_nets(model: nn.Module) -> bool:
+    """Apply the networks under ``vmap`` unless the model has lax convolutions (see :func:`apply`)."""
+    return isinstance(model, MLP) or model.conv_impl != "xla"
+
+
 def apply(engine: Engine, params, batch_stats, x, train: bool, key=None):
     """Logits (N, B, C) of every network; in training also their updated BatchNorm statistics.
 
-    The networks are applied one after the other rather than under ``vmap``: a vmapped convolution
-    becomes a grouped convolution, which XLA runs far slower on CPU."""
-    logits, stats = [], []
-    for i in range(engine.num_nets):
-        variables = {"params": _member(params, i)}
-        if batch_stats:
-            variables["batch_stats"] = _member(batch_stats, i)
-        if train:
-            rngs = {"dropout": jax.random.fold_in(key, i)}
-            out, updates = engine.model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
-            logits.append(out)
-            stats.append(updates.get("batch_stats", {}))
-        else:
-            logits.append(engine.model.apply(variables, x, train=False))
-    if not train:
-        return jnp.stack(logits), batch_stats
-    return jnp.stack(logits), jax.tree.map(lambda *a: jnp.stack(a), *stats)
+    Every network reads the same batch ``x``, so under ``jax.vmap`` over the networks (``x`` not mapped) a
+    first dense layer is one matrix product x·[W₁ … W_N], N times as wide, instead of N narrow ones; the
+    later layers become batched products. Network i draws dropout from ``fold_in(key, i)`` either way.
+    Models with lax convolutions (``conv_impl="xla"``) are applied one network after the other instead: a
+    vmapped convolution is a grouped convolution, which XLA:CPU runs far slower (on a GPU unmeasured)."""
+
+    def one(variables, i):
+        if not train:
+            return engine.model.apply(variables, x, train=False), {}
+        rngs = {"dropout": jax.random.fold_in(key, i)}
+        out, updates = engine.model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+        return out, updates.get("batch_stats", {})
+
+    variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
+    if _vmap_nets(engine.model):
+        logits, stats = jax.vmap(one)(variables, jnp.arange(engine.num_nets))
+    else:
+        outs = [one(_member(variables, i), i) for i in range(engine.num_nets)]
+        logits, stats = jax.tree.map(lambda *a: jnp.stack(a), *outs)
+    return logits, (stats if train else batch_stats)
 
 
 def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, keep, epoch):

@@ -151,7 +151,9 @@ def test_cluster_tasks_from_srun_and_mpirun():
     assert distributed.cluster_tasks({}) == 1
     assert distributed.cluster_tasks({"SLURM_PROCID": "0", "SLURM_NTASKS": "4"}) == 1  # the batch script itself
     assert distributed.cluster_tasks({"SLURM_PROCID": "3", "SLURM_STEP_NUM_TASKS": "4"}) == 4
-    assert distributed.cluster_tasks({"OMPI_MCA_orte_hnp_uri": "1.0;tcp://10.0.0.1:1", "OMPI_COMM_WORLD_SIZE": "8"}) == 8
+    assert (
+        distributed.cluster_tasks({"OMPI_MCA_orte_hnp_uri": "1.0;tcp://10.0.0.1:1", "OMPI_COMM_WORLD_SIZE": "8"}) == 8
+    )
 
 
 def test_single_process_helpers_are_identities():
