@@ -37,6 +37,7 @@ def test_gemm_conv_rejects_strides():
         make_gemm_conv()(jnp.ones((1, 4, 4, 1)), jnp.ones((2, 2, 1, 1)), (2, 2), "VALID")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cnn_small", "cnn"])
 def test_models_agree_across_conv_impls(name):
     shape = (32, 32, 3)

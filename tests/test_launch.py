@@ -32,6 +32,7 @@ def launch(tmp_path, *args):
     return main(["--runs-dir", str(tmp_path / "runs"), *args])
 
 
+@pytest.mark.slow
 def test_smoke_digits_end_to_end(tmp_path, capsys):
     assert launch(tmp_path, *TINY, "--name", "smoke") == 0
     run = tmp_path / "runs" / "smoke"
@@ -61,6 +62,7 @@ def test_method_mode_runs_without_search(tmp_path):
     assert list(table) == ["standard"]
 
 
+@pytest.mark.slow
 def test_smoke_mnist_real_data(tmp_path, mnist_npz, monkeypatch):
     monkeypatch.setenv("MEMJAX_DATA_DIR", str(mnist_npz.parent.parent))
     assert launch(tmp_path, "--dataset", "mnist", "--smoke", "--name", "mnist") == 0
@@ -76,6 +78,7 @@ def _cli(tmp_path, *args):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted(tmp_path):
     args = [*TINY, "--generations", "3"]
     full = _cli(tmp_path, *args, "--name", "full")
@@ -168,6 +171,7 @@ def test_presets_and_smoke_variants_are_valid():
             assert config.dataset == name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("search", ["random", "hyperband", "bo"])
 def test_every_search_algorithm_runs_from_the_cli(tmp_path, search):
     assert launch(tmp_path, *TINY, "--search", search, "--name", search) == 0

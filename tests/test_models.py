@@ -68,7 +68,6 @@ def test_param_counts_by_hand():
     # Co-teaching's CNN: 3×conv128 (pad 1), pool, 3×conv256 (pad 1), pool, conv 512/256/128 (no pad), GAP, FC
     cnn9_chain = [3, 128, 128, 128, 256, 256, 256, 512, 256, 128]
     cnn9 = sum(conv(3, a, b) + bn(b) for a, b in itertools.pairwise(cnn9_chain)) + dense(128, 10)
-    assert (mlp, cnn_small, cnn, cnn9) == (203_530, 62_006, 541_280, 4_434_570)
     for name, classes, shape, want in [
         ("mlp", 10, MNIST, mlp),
         ("cnn_small", 10, CIFAR, cnn_small),

@@ -123,11 +123,11 @@ def test_corrupt_labels_jax_matches_matrix_statistically(kind):
     empirical /= empirical.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(empirical, matrix, atol=0.02)
     assert (empirical[matrix == 0] == 0).all()  # impossible transitions never happen
-    # deterministic per key, different across keys
-    again = np.asarray(noise.corrupt_labels_jax(jax.random.key(0), jnp.asarray(labels), matrix))
+    # deterministic per key (eager equals jitted), different across keys
+    eager = np.asarray(noise.corrupt_labels_jax(jax.random.key(0), jnp.asarray(labels), matrix))
     other = np.asarray(noise.corrupt_labels_jax(jax.random.key(1), jnp.asarray(labels), matrix))
-    assert (np.asarray(noise.corrupt_labels_jax(jax.random.key(0), jnp.asarray(labels), matrix)) == again).all()
-    assert np.mean(again != other) > 0.2
+    np.testing.assert_array_equal(eager, noisy)
+    assert np.mean(eager != other) > 0.2
 
 
 def test_corrupt_labels_jax_traced_matrix_under_jit_and_vmap():

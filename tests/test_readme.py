@@ -6,10 +6,12 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+@pytest.mark.slow
 def test_library_example_runs():
     text = README.read_text()
     code = re.search(r"## Using the pure functions.*?```python\n(.*?)```", text, re.S).group(1)

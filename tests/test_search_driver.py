@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memjax import io, pipeline
 from memjax.config import Config
 from memjax.schedules import S2E_SPACE, s2e_schedule
-from memjax import io, pipeline
 from memjax.search import driver, hyperband
 
 ALGORITHMS = ["ng", "random", "hyperband", "bo"]
@@ -153,6 +153,7 @@ def test_more_generations_extend_a_finished_search_and_other_changes_are_refused
         driver.run_search(config.replace(noise_rate=0.2), fake_evaluate, tmp_path / "three")
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_real_training_on_digits_resumes_to_the_same_end(tmp_path):
     from memjax.data import load_digits, make_dataset

@@ -74,6 +74,7 @@ def test_step_solves_with_the_fisher_instead_of_multiplying_by_it():
     np.testing.assert_allclose(new.best.z, z[int(jnp.argmax(fitness))])
 
 
+@pytest.mark.slow
 def test_ng_finds_the_maximum_of_a_quadratic_and_beats_random_search():
     config = ng.NGConfig(space=BOX)
     keys = jax.random.split(jax.random.key(0), 10)
@@ -86,6 +87,7 @@ def test_ng_finds_the_maximum_of_a_quadratic_and_beats_random_search():
     assert np.median(ng_fitness.max(axis=1)) > np.median(random_fitness.max(axis=1)) + 1.0
 
 
+@pytest.mark.slow
 def test_full_covariance_ng_converges_with_a_large_enough_population():
     config = ng.NGConfig(space=BOX, population=32, full=True)
     state, _ = _search(ng, config, 40, jax.random.split(jax.random.key(1), 3))

@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import jax
+import pytest
 
 from memjax import launch, pipeline, sharding
 from memjax.config import Config
@@ -42,6 +43,7 @@ def _run(devices: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_population_sharded_over_two_devices_matches_one():
     one, two = _run(1), _run(2)
     assert (one["devices"], one["used"]) == (1, 1)

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memjax.schedules import per_epoch_schedule
 from benchmarks import synthetic
+from memjax.schedules import per_epoch_schedule
 
 
 def test_target_first_drops_then_rises():
@@ -35,6 +35,7 @@ def test_objective_and_spaces():
     assert fitness.shape == (3,) and np.all(np.asarray(fitness) < 0)
 
 
+@pytest.mark.slow
 def test_cli_writes_curves_table_and_plots(tmp_path, capsys):
     pytest.importorskip("optuna")
     pytest.importorskip("cmaes")

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from memjax import train as engine_lib
 from memjax.config import Config
 from memjax.data import load_digits, make_dataset
 from memjax.schedules import coteaching_schedule
-from memjax import train as engine_lib
 from memjax.train import METRICS, adam_plan, make_train
 
 DIGITS = Config(epochs=6, batch_size=64, decay_start=3, noise_rate=0.5)
@@ -41,12 +41,14 @@ def assert_memorisation_and_robustness(arrays, config, drop, margin, precision):
     assert abs(std["label_precision"][-1].mean() - 0.5) < 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_memorisation_on_digits(digits, seed):
     config = Config(epochs=150, batch_size=32, decay_start=150, noise_rate=0.5, seed=seed, noise_seed=seed + 1)
     assert_memorisation_and_robustness(digits, config, drop=0.15, margin=0.12, precision=0.8)
 
 
+@pytest.mark.slow
 def test_memorisation_on_real_mnist(mnist_npz):
     with np.load(mnist_npz) as f:
         arrays = {k: f[k] for k in f.files}
@@ -54,6 +56,7 @@ def test_memorisation_on_real_mnist(mnist_npz):
     assert_memorisation_and_robustness(arrays, config, drop=0.08, margin=0.08, precision=0.85)
 
 
+@pytest.mark.slow
 def test_metrics_shapes_and_reproducibility(digits):
     a, _ = run(digits, DIGITS, seed=3)
     b, _ = run(digits, DIGITS, seed=3)
@@ -66,6 +69,7 @@ def test_metrics_shapes_and_reproducibility(digits):
     assert np.all((a["val_acc"] >= 0) & (a["val_acc"] <= 1))
 
 
+@pytest.mark.slow
 def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch):
     data = make_dataset(digits, DIGITS)
     traces = []
@@ -97,6 +101,7 @@ def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch):
     assert len(traces) == n_traces
 
 
+@pytest.mark.slow
 def test_coteaching_with_full_keep_equals_standard(digits):
     ones = jnp.ones(DIGITS.epochs)
     std, _ = run(digits, DIGITS.replace(method="standard"), ones)
@@ -108,6 +113,7 @@ def test_coteaching_with_full_keep_equals_standard(digits):
     np.testing.assert_array_equal(cot["kept_fraction"], 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["coteaching", "coteaching_plus", "selfteach"])
 def test_single_sample_per_batch_still_trains(digits, method):
     config = DIGITS.replace(method=method, epochs=20, batch_size=16, decay_start=20, noise_rate=0.2, init_epoch=5)
@@ -122,6 +128,7 @@ def test_single_sample_per_batch_still_trains(digits, method):
     assert metrics["test_acc"][-1].min() > 0.2
 
 
+@pytest.mark.slow
 def test_coteaching_plus_uses_disagreement_after_init_epoch(digits):
     config = DIGITS.replace(method="coteaching_plus", epochs=10, init_epoch=4)
     metrics, _ = run(digits, config, jnp.ones(config.epochs))
@@ -130,12 +137,14 @@ def test_coteaching_plus_uses_disagreement_after_init_epoch(digits):
     assert np.all(kept[4:] < 0.9)  # afterwards only disagreements, which are few
 
 
+@pytest.mark.slow
 def test_diverging_run_returns_nan_metrics(digits):
     metrics, _ = run(digits, DIGITS.replace(lr=1e30, decay_start=100))
     assert np.isnan(metrics["train_loss"][-1]).all()
     assert np.isnan(metrics["val_acc"][-1]).all() and np.isnan(metrics["test_acc"][-1]).all()
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_travel_and_are_used_in_eval(digits):
     config = DIGITS.replace(model="cnn", epochs=3)
     metrics, state = run(digits, config)
@@ -146,6 +155,7 @@ def test_batchnorm_statistics_travel_and_are_used_in_eval(digits):
     assert metrics["test_acc"][-1].min() > 0.5
 
 
+@pytest.mark.slow
 def test_callback_sees_every_epoch_without_changing_results(digits):
     data = make_dataset(digits, DIGITS)
     seen = []
