@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import jax
@@ -183,16 +184,15 @@ def _plan(args: argparse.Namespace) -> dict:
     return {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir), "auto_population": auto}
 
 
-def _lost_peer(error: Exception, run_dir: Path) -> None:
-    """A multi-process run whose exchange with another process failed: one line, then exit at once (the
-    runtime's orderly shutdown would wait for the lost process); process 0's files are all complete."""
+def _stop(error: Exception, run_dir: Path) -> None:
+    """One process of a multi-process run failed: report and exit at once (JAX's orderly shutdown would wait
+    for the others). A lost process shows as a failed exchange (``JaxRuntimeError``): one line; anything
+    else also gets its traceback. Process 0's files are complete up to the last generation."""
+    if not isinstance(error, jax.errors.JaxRuntimeError):
+        traceback.print_exc()
+    reason = (str(error).strip() or type(error).__name__).splitlines()[0]
     where = f"process {jax.process_index()} of {jax.process_count()}"
-    reason = str(error).strip().splitlines()[0]
-    print(
-        f"memjax: error: {where} stopped, another process is gone ({reason}); continue with --resume {run_dir}",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(f"memjax: error: {where} stopped ({reason}); continue with --resume {run_dir}", file=sys.stderr, flush=True)
     os._exit(1)
 
 
@@ -221,10 +221,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"\nmemjax: interrupted; continue with: python -m memjax.launch --resume {run_dir}", file=sys.stderr)
         return 130
-    except jax.errors.JaxRuntimeError as error:
+    except Exception as error:
         if jax.process_count() == 1:
             raise
-        _lost_peer(error, run_dir)
+        _stop(error, run_dir)
     if main_process:
         print_summary(result, run_dir)
     return 0

@@ -5,7 +5,8 @@ retrain for several seeds → outputs (flax examples' ``train_and_evaluate``, wi
 ``"search"``) or uses the method's default schedule (mode ``"method"``), retrains every schedule for
 ``config.seeds`` seeds in one vmapped call and writes the run folder through :mod:`memjax.report` and
 :mod:`memjax.io`. Progress goes to ``progress(total, description)`` bars supplied by the caller (the CLI
-passes tqdm); nothing here prints or parses flags.
+passes tqdm); nothing here prints or parses flags. In a multi-process run (:mod:`memjax.distributed`)
+every process runs all of it and only process 0 writes.
 """
 
 from __future__ import annotations

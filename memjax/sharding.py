@@ -5,10 +5,8 @@ communicate. K need not be a multiple of the device count: the population is pad
 last candidate, and the padding is dropped from the results (it is never reported or counted).
 
 The mesh spans the devices of every process of a multi-process run (:mod:`memjax.distributed`). There
-every process holds the same full population and data on the host and places them with
-:func:`put` (each process fills its own devices' shards, as ``jax.make_array_from_process_local_data``
-would from per-process slices); the metrics come back to every process with
-:func:`memjax.distributed.gather`.
+every process holds the same full population and data on the host and :func:`put` fills its own
+devices' shards from them; the metrics come back to every process with :func:`memjax.distributed.gather`.
 """
 
 from __future__ import annotations
@@ -40,16 +38,17 @@ def pad_to_multiple(tree, multiple: int):
 
 
 def put(tree, sharding: NamedSharding):
-    """``jax.device_put(tree, sharding)``, also when ``sharding`` spans devices of other processes: then
-    every process passes the same values and they go through the host (PRNG keys as their key data)."""
+    """``jax.device_put(tree, sharding)``, also when ``sharding`` spans devices of other processes: then every
+    process holds the same full values on the host and fills only its own devices' shards from them
+    (``jax.make_array_from_callback``; PRNG keys travel as their key data)."""
     if sharding.is_fully_addressable:
         return jax.device_put(tree, sharding)
 
     def one(leaf):
         if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            data = jax.device_put(np.asarray(jax.random.key_data(leaf)), sharding)
-            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
-        return jax.device_put(np.asarray(leaf), sharding)
+            return jax.random.wrap_key_data(one(jax.random.key_data(leaf)), impl=jax.random.key_impl(leaf))
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
     return jax.tree.map(one, tree)
 
