@@ -1,5 +1,5 @@
-"""``train.apply`` (the networks under vmap, or one after the other for lax convolutions) against each
-network applied alone with Flax, in evaluation and in training (BatchNorm statistics, dropout keys)."""
+"""``train.apply`` (the networks under vmap, or one after the other) against each network applied alone
+with Flax, in evaluation and in training (BatchNorm statistics, dropout keys)."""
 
 from __future__ import annotations
 
@@ -25,18 +25,23 @@ def _alone(engine, state, x, train, key, i):
     return out, updates.get("batch_stats", {})
 
 
+def test_vmap_rule_by_model_and_backend():
+    data = synthetic_dataset(8, (28, 28, 3))
+    model = lambda name, impl: engine_lib.make_engine(Config(model=name, conv_impl=impl, batch_size=4), data).model
+    assert engine_lib._vmap_nets(model("mlp", "xla"), "gpu") and engine_lib._vmap_nets(model("cnn9", "gemm"), "gpu")
+    assert not engine_lib._vmap_nets(model("cnn9", "xla"), "gpu")  # a vmapped lax convolution is grouped
+    assert not any(engine_lib._vmap_nets(model(name, "gemm"), "cpu") for name in ("mlp", "cnn9"))
+
+
+@pytest.mark.parametrize("vmapped", [True, False])
 @pytest.mark.parametrize(
-    ("model", "conv_impl", "shape", "vmapped"),
-    [
-        ("mlp", "auto", (28, 28, 1), True),
-        ("cnn9", "gemm", (28, 28, 3), True),  # BatchNorm and dropout under vmap
-        ("cnn", "xla", (16, 16, 3), False),  # lax convolutions: one network after the other
-    ],
+    ("model", "conv_impl", "shape"),
+    [("mlp", "auto", (28, 28, 1)), pytest.param("cnn9", "gemm", (28, 28, 3), marks=pytest.mark.slow)],  # BN, dropout
 )
-def test_apply_equals_each_network_alone(model, conv_impl, shape, vmapped):
+def test_apply_equals_each_network_alone(model, conv_impl, shape, vmapped, monkeypatch):
+    monkeypatch.setattr(engine_lib, "_vmap_nets", lambda model: vmapped)
     data = synthetic_dataset(8, shape)
     engine = engine_lib.make_engine(Config(model=model, conv_impl=conv_impl, batch_size=4), data)
-    assert engine_lib._vmap_nets(engine.model) is vmapped
     state = engine_lib.init_state(engine, jax.random.key(0))
     x, key = jnp.asarray(data.train_images[:4], jnp.float32) / 255.0, jax.random.key(7)
     for train in (False, True):
@@ -49,11 +54,12 @@ def test_apply_equals_each_network_alone(model, conv_impl, shape, vmapped):
                 jax.tree.map(
                     lambda a, b, i=i: np.testing.assert_allclose(a[i], b, rtol=2e-5, atol=1e-6), stats, ref_stats
                 )
-        if not train:
-            assert stats is state.batch_stats  # evaluation leaves the running statistics alone
+        if not train:  # evaluation leaves the running statistics alone
+            jax.tree.map(np.testing.assert_array_equal, stats, state.batch_stats)
 
 
-def test_mlp_pair_first_layer_is_one_wide_product():
+def test_mlp_pair_first_layer_is_one_wide_product(monkeypatch):
+    monkeypatch.setattr(engine_lib, "_vmap_nets", lambda model: True)  # as on a GPU
     data = synthetic_dataset(8, (28, 28, 1))
     engine = engine_lib.make_engine(Config(model="mlp", batch_size=4), data)
     state = engine_lib.init_state(engine, jax.random.key(0))
