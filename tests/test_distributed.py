@@ -167,3 +167,29 @@ def test_single_process_helpers_are_identities():
     mesh = sharding.population_mesh()
     placed = sharding.put(np.arange(2.0), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
     assert placed.sharding.mesh == mesh and placed.tolist() == [0.0, 1.0]
+
+
+FAKE_SRUN = """#!/usr/bin/env bash
+# srun stand-in: run the step's SLURM_NTASKS tasks as local processes
+while [[ $1 == --* ]]; do shift; done
+for i in $(seq 0 $((SLURM_NTASKS - 1))); do SLURM_PROCID=$i "$@" & done
+rc=0; for job in $(jobs -p); do wait "$job" || rc=$?; done; exit $rc
+"""
+
+
+@pytest.mark.slow
+def test_slurm_script_runs_one_process_per_task(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("srun", FAKE_SRUN), ("scontrol", "#!/bin/sh\necho localhost\n")):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    path = f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    slurm = {"SLURM_JOB_NODELIST": "localhost", "SLURM_JOB_ID": "7", "SLURM_NTASKS": "2"}
+    env = {**os.environ, **slurm, "PATH": path, "MEMJAX_PORT": str(_free_port()), "PYTHONPATH": str(ROOT)}
+    args = ["--runs-dir", str(tmp_path / "runs"), "--name", "s", "--method", "standard", "--epochs", "1"]
+    args += ["--seeds", "1", "--reward-epochs", "1"]
+    out = subprocess.run(["bash", "launch/slurm.sh", *args], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "on cpu × 2 in 2 processes" in out.stdout and out.stdout.count("run folder:") == 1
+    assert (tmp_path / "runs" / "s" / "metrics.json").exists()
