@@ -189,7 +189,10 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per timed run")
     parser.add_argument("--device", choices=tuple(GRIDS), help="platform and its grid (default: JAX's default)")
     parser.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
+    parser.add_argument("--cores", type=int, help="run on the first N cores only (XLA and torch threads alike)")
     args = parser.parse_args(argv)
+    if args.cores:  # before JAX starts its thread pool; torch_peer.measure sizes torch's to the same cores
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
     if args.device:
         jax.config.update("jax_platforms", "cuda" if args.device == "gpu" else "cpu")
     grid = args.device or ("gpu" if jax.default_backend() == "gpu" else "cpu")

@@ -11,6 +11,7 @@ memjax (``pip install torch``); :func:`available` says whether it can run.
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 
 import numpy as np
@@ -67,8 +68,11 @@ def make_run(data, epochs: int, batch_size: int = 128, keep: float = 0.7, seed: 
 
 
 def measure(data, epochs: int, repeats: int = 3, batch_size: int = 128) -> dict:
-    """samples/s of the eager loop (best of ``repeats`` after one warm-up run), in the benchmark's row format."""
+    """samples/s of the eager loop (best of ``repeats`` after one warm-up run), in the benchmark's row format;
+    torch uses as many threads as this process may use cores (as XLA does)."""
     import torch
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
 
     run = make_run(data, epochs, batch_size)
     run()
