@@ -1,18 +1,23 @@
 """Throughput benchmark of the training engine (prints a table and writes JSON; not a test).
 
     python -m benchmarks.bench --out bench.json            # float32 and bfloat16, MLP pair and CNNSmall
+    python -m benchmarks.bench --device gpu --out gpu.json # the GPU grid: mlp, cnn_small, cnn × K 1..128
 
 For each compute dtype it measures, after a warm-up call that compiles: samples/s of one Co-teaching run of
 the MNIST MLP pair (batch 128, MNIST-shaped data), of vmapped populations K ∈ {1, 4, 16} (total and per
 candidate), of CNNSmall on CIFAR-shaped data, the compile time, and achieved GFLOP/s (XLA's own flop count
 of the compiled run divided by its time) next to a same-dtype matmul measured in the same process.
-"Samples" counts training samples seen by the pair per second (each feeds both networks).
+"Samples" counts training samples seen by the pair per second (each feeds both networks). Each row also
+gives XLA's memory footprint of the compiled program (arguments, outputs, temporaries) and the wall time
+of one 200-epoch generation at the measured rate. The PyTorch peer (:mod:`benchmarks.torch_peer`, when
+torch is installed) runs the same float32 MLP-pair step as an eager loop, and the ratio is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
@@ -20,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import torch_peer
 from memjax import train as engine_lib
 from memjax.config import Config
 from memjax.data import Dataset
@@ -48,6 +54,14 @@ def _timed(fn, *args, repeats: int):
     return best
 
 
+MEMORY_PARTS = ("argument", "output", "temp")
+GRIDS = {  # model → populations (0 = one run without vmap); the GPU grid of the README's "Performance"
+    "cpu": {"mlp": None, "cnn_small": (0,)},  # None: the --populations flag
+    "gpu": {"mlp": (1, 8, 32, 128), "cnn_small": (1, 8, 32, 128), "cnn": (1, 8, 32, 128)},
+}
+SHAPES = {"mlp": ((28, 28, 1), 10, 12_800), "cnn_small": ((32, 32, 3), 10, 6_400), "cnn": ((32, 32, 3), 100, 6_400)}
+
+
 def measure_training(config: Config, data: Dataset, population: int, repeats: int = 3) -> dict:
     """samples/s, compile time and achieved GFLOP/s of one (population=0) or a vmapped population of runs."""
     train = make_train(config, data)
@@ -61,6 +75,7 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
     start = time.perf_counter()
     compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - start
+    memory = compiled.memory_analysis()
     jax.block_until_ready(compiled(*args))
     seconds = _timed(compiled, *args, repeats=repeats)
     steps = train.engine.steps_per_epoch
@@ -75,6 +90,8 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
         "samples_per_s": round(samples / seconds),
         "samples_per_s_per_candidate": round(samples / seconds / k),
         "gflops": round(flops / seconds / 1e9, 1),
+        "memory_mb": round(sum(getattr(memory, f"{part}_size_in_bytes") for part in MEMORY_PARTS) / 2**20, 1),
+        "generation_200_s": round(seconds / config.epochs * 200, 1),
     }
 
 
@@ -105,37 +122,62 @@ def matmul_gflops(n: int, dtype: str, repeats: int = 5) -> float:
     return 2 * n**3 * 4 / _timed(chain, a, repeats=repeats) / 1e9
 
 
-def run(dtypes=("float32", "bfloat16"), populations=(0, 1, 4, 16), epochs: int = 2) -> dict:
-    mnist = synthetic_dataset(12_800, (28, 28, 1))
-    cifar = synthetic_dataset(6_400, (32, 32, 3))
+def run(dtypes=("float32", "bfloat16"), populations=(0, 1, 4, 16), epochs: int = 2, grid: str = "cpu", peer=True):
+    """The grid's rows for every dtype, and (``peer``) the PyTorch peer of the float32 MLP pair."""
+    data = {model: synthetic_dataset(n, shape, classes) for model, (shape, classes, n) in SHAPES.items()}
     rows, peaks = [], {}
     for dtype in dtypes:
         peaks[dtype] = round(matmul_gflops(2048, dtype), 1)
-        mlp = Config(model="mlp", epochs=epochs, compute_dtype=dtype)
-        rows += [measure_training(mlp, mnist, k) for k in populations]
-        rows.append(measure_training(mlp.replace(model="cnn_small"), cifar, 0))
+        for model, ks in GRIDS[grid].items():
+            config = Config(model=model, epochs=epochs, compute_dtype=dtype)
+            rows += [measure_training(config, data[model], k) for k in (populations if ks is None else ks)]
+    peers, note = peer_rows(data["mlp"], epochs) if peer and "float32" in dtypes else ([], None)
     return {
         "device": jax.devices()[0].device_kind,
         "platform": jax.default_backend(),
         "cpu_count": jax.local_device_count() if jax.default_backend() != "cpu" else None,
         "host": platform.processor() or platform.machine(),
         "jax": jax.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "matmul_gflops_2048": peaks,
         "runs": rows,
+        "peers": peers,
+        "peer_note": note,
     }
 
 
+def peer_rows(data: Dataset, epochs: int) -> tuple[list[dict], str | None]:
+    """(rows, note): the PyTorch peer's row, or none and why."""
+    if not torch_peer.available():
+        return [], "PyTorch peer skipped: torch is not installed (pip install torch)"
+    return [torch_peer.measure(data, epochs)], None
+
+
+def peer_ratio(result: dict) -> float | None:
+    """samples/s of the float32 MLP pair (one run, no vmap) over the PyTorch eager loop's."""
+    ours = [r for r in result["runs"] if (r["model"], r["dtype"], r["population"]) == ("mlp", "float32", 0)]
+    if not ours or not result["peers"]:
+        return None
+    return ours[0]["samples_per_s"] / result["peers"][0]["samples_per_s"]
+
+
 def format_table(result: dict) -> str:
-    head = "| model | dtype | K | samples/s | per candidate | GFLOP/s | compile s |"
-    lines = [head, "|" + "---|" * 7]
-    for r in result["runs"]:
+    head = "| model | dtype | K | samples/s | per candidate | GFLOP/s | compile s | memory MB | 200 epochs s |"
+    lines = [head, "|" + "---|" * 9]
+    for r in result["runs"] + result["peers"]:
         k = r["population"] or "1 (no vmap)"
         lines.append(
-            f"| {r['model']} | {r['dtype']} | {k} | {r['samples_per_s']:,} | "
-            f"{r['samples_per_s_per_candidate']:,} | {r['gflops']} | {r['compile_s']} |"
+            f"| {r['model']} | {r['dtype']} | {k} | {r['samples_per_s']:,} | {r['samples_per_s_per_candidate']:,} | "
+            f"{r['gflops']} | {r['compile_s']} | {r.get('memory_mb', '')} | {r.get('generation_200_s', '')} |"
         )
     peaks = ", ".join(f"{d}: {g} GFLOP/s" for d, g in result["matmul_gflops_2048"].items())
     lines.append(f"\n{result['device']} ({result['platform']}); 2048³ matmul in the same run: {peaks}")
+    ratio = peer_ratio(result)
+    if ratio is not None:
+        threads = result["peers"][0]["threads"]
+        lines.append(f"MLP pair, float32, one run: {ratio:.2f}× the PyTorch eager loop ({threads} threads)")
+    if result["peer_note"]:
+        lines.append(result["peer_note"])
     return "\n".join(lines)
 
 
@@ -145,8 +187,17 @@ def main(argv=None) -> None:
     parser.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated compute dtypes")
     parser.add_argument("--populations", default="0,1,4,16", help="K values; 0 = a single run without vmap")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per timed run")
+    parser.add_argument("--device", choices=tuple(GRIDS), help="platform and its grid (default: JAX's default)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
+    parser.add_argument("--cores", type=int, help="run on the first N cores only (XLA and torch threads alike)")
     args = parser.parse_args(argv)
-    result = run(args.dtypes.split(","), [int(k) for k in args.populations.split(",")], args.epochs)
+    if args.cores:  # before JAX starts its thread pool; torch_peer.measure sizes torch's to the same cores
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
+    if args.device:
+        jax.config.update("jax_platforms", "cuda" if args.device == "gpu" else "cpu")
+    grid = args.device or ("gpu" if jax.default_backend() == "gpu" else "cpu")
+    populations = [int(k) for k in args.populations.split(",")]
+    result = run(args.dtypes.split(","), populations, args.epochs, grid, peer=not args.no_peer)
     print(format_table(result))
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)

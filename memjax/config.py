@@ -59,7 +59,7 @@ class Config:
     tally_epochs: int = _field(10, "label issues: each sample's selection is counted over the last epochs")
     # S2E search
     search: str = _field("ng", "search algorithm of R(t) (memjax.search)")
-    population: int = _field(8, "candidates trained at once in one vmapped program")
+    population: int = _field(8, "candidates trained at once in one vmapped program (not given: from device memory)")
     generations: int = _field(10, "search generations (the epoch budget is generations × population × epochs)")
     search_options: str = _field("", "the algorithm's own settings as KEY=VALUE,... (e.g. eta=3 for hyperband)")
     reward_epochs: int = _field(5, "reward = validation accuracy averaged over the last epochs")

@@ -6,6 +6,7 @@
     python -m memjax.launch --dataset mnist17k --method jocor --search ng   # S2E searches JoCoR's R(t)
     python -m memjax.launch --resume runs/NAME                   # continue a killed run
     python -m memjax.launch --dataset folder:my_images --image-size 32 --method coteaching --export-clean clean.npz
+    python -m memjax.launch --coordinator HOST:PORT --num-processes 2 --process-id 0  # one of 2 hosts
 
 Pipeline: preset + flags → config → data (noisy train/val, clean test) → S2E search of R(t) (every
 generation of ``--population`` candidates trains in one vmapped program) → retrain the best R(t) and
@@ -23,16 +24,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import jax
 from tqdm.auto import tqdm
 
 from memjax import data as data_lib
-from memjax import io, methods, models, noise, pipeline, search
+from memjax import distributed, io, methods, models, noise, pipeline, search
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
 
@@ -91,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         "or PATH.csv for csv: data",
     )
     run.add_argument("--relabel", action="store_true", help="--export-clean relabels flagged samples instead")
+    hosts = parser.add_argument_group("many hosts (jax.distributed; under srun or mpirun JAX reads them itself)")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, reachable by every process")
+    hosts.add_argument("--num-processes", type=int, metavar="N", help="processes in the run (one per host)")
+    hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 .. N-1")
+    hosts.add_argument(
+        "--heartbeat-timeout", type=int, default=100, metavar="S", help="S s without news: a process is dead"
+    )
     add_config_fields(parser.add_argument_group("config fields (memjax.config.Config; the preset sets the defaults)"))
     return parser
 
@@ -188,6 +198,18 @@ def _bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="epoch", leave=desc != "retrain", dynamic_ncols=True)
 
 
+def _header(config: Config, mode: str, data, run_dir: Path) -> str:
+    what = config.method if mode == "method" else f"{config.search} over the R(t) of {config.method}"
+    what += "" if mode == "method" else f", population {config.population}"
+    where = f"{jax.default_backend()} × {jax.device_count()}" + (
+        f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    )
+    return (
+        f"memjax: {config.dataset} ({len(data.train_labels)} train / {len(data.val_labels)} val / "
+        f"{len(data.test_labels)} test), {_noise_text(config, data)}, {mode}: {what}, on {where} → {run_dir}"
+    )
+
+
 def print_summary(result: dict, run_dir: Path) -> None:
     width = max(len(label) for label in result["table"])
     print(f"\n{'schedule'.ljust(width)}  final test accuracy (mean ± std over seeds)")
@@ -202,34 +224,61 @@ def print_summary(result: dict, run_dir: Path) -> None:
     print(f"\nrun folder: {run_dir}  (summary.md, metrics.json, label_issues.csv, epochs.csv, *.png)")
 
 
+def _plan(args: argparse.Namespace) -> dict:
+    """The config, mode and run folder (process 0 decides them in a multi-process run)."""
+    config, mode = _resume_config(args) if args.resume else resolve_config(args)
+    run_dir = _run_dir(args, config, mode)
+    check_writable(run_dir)
+    auto = mode == "search" and not args.resume and not hasattr(args, "population")  # README "Many hosts"
+    return {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir), "auto_population": auto}
+
+
+def _stop(error: Exception, run_dir: Path) -> None:
+    """One process of a multi-process run failed: report and exit at once (JAX's orderly shutdown would wait
+    for the others). A lost process shows as a failed exchange (``JaxRuntimeError``): one line; anything
+    else also gets its traceback. Process 0's files are complete up to the last generation."""
+    if not isinstance(error, jax.errors.JaxRuntimeError):
+        traceback.print_exc()
+    reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+    where = f"process {jax.process_index()} of {jax.process_count()}"
+    print(f"memjax: error: {where} stopped ({reason}); continue with --resume {run_dir}", file=sys.stderr, flush=True)
+    os._exit(1)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        config, mode = _resume_config(args) if args.resume else resolve_config(args)
-        run_dir = _run_dir(args, config, mode)
-        check_writable(run_dir)
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.heartbeat_timeout)
+        plan = distributed.decided_by_main(lambda: _plan(args))
+        config, mode, run_dir = Config(**plan["config"]), plan["mode"], Path(plan["run_dir"])
         export = _check_export(args, config)
         data = data_lib.load(config)
         pipeline.check_data(config, data)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
+        if plan["auto_population"]:
+            population = distributed.decided_by_main(lambda: pipeline.default_population(config, data))
+            config = config.replace(population=population)
+        if distributed.is_main():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
     except (ValueError, OSError) as error:
         print(f"memjax: error: {error}", file=sys.stderr)
         return 2
-    what = config.method if mode == "method" else f"{config.search} over the R(t) of {config.method}"
-    print(
-        f"memjax: {config.dataset} ({len(data.train_labels)} train / {len(data.val_labels)} val / "
-        f"{len(data.test_labels)} test), {_noise_text(config, data)}, {mode}: {what}"
-        f", on {jax.default_backend()} → {run_dir}"
-    )
+    main_process = distributed.is_main()  # the one that prints and writes
+    if main_process:
+        print(_header(config, mode, data, run_dir))
     try:
-        result = pipeline.run(config, mode, data, run_dir, progress=_bar)
+        result = pipeline.run(config, mode, data, run_dir, progress=_bar if main_process else None)
     except KeyboardInterrupt:
         print(f"\nmemjax: interrupted; continue with: python -m memjax.launch --resume {run_dir}", file=sys.stderr)
         return 130
-    print_summary(result, run_dir)
-    if export is not None:
+    except Exception as error:
+        if jax.process_count() == 1:
+            raise
+        _stop(error, run_dir)
+    if main_process:
+        print_summary(result, run_dir)
+    if export is not None and result["issues"] is not None and main_process:
         kept = pipeline.export_clean(config, data, result["issues"], export, args.relabel)
         print(f"cleaned training set ({kept} samples): {export}")
     return 0

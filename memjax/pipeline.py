@@ -7,7 +7,8 @@ schedule (mode ``"method"``), retrains every schedule for ``config.seeds`` seeds
 the label issues from the retrained networks of the searched schedule (or the method) over all seeds
 (:mod:`memjax.label_issues`) and writes the run folder through :mod:`memjax.report` and
 :mod:`memjax.io`. Progress goes to ``progress(total, description)`` bars supplied by the caller (the CLI
-passes tqdm); nothing here prints or parses flags.
+passes tqdm); nothing here prints or parses flags. In a multi-process run (:mod:`memjax.distributed`)
+every process runs all of it and only process 0 writes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import conv, forget_rate, io, label_issues, methods, models, noise, own_data, precision, report
+from memjax import (
+    conv,
+    distributed,
+    forget_rate,
+    io,
+    label_issues,
+    methods,
+    models,
+    noise,
+    own_data,
+    precision,
+    report,
+    sharding,
+)
 from memjax import data as data_lib
 from memjax.schedules import S2E_SPACE, coteaching_schedule
 from memjax.search import driver
@@ -81,8 +95,28 @@ def make_evaluate(config, data, epoch_callback: Callable | None = None) -> drive
     """``evaluate(schedules, keys) -> metrics`` on real training: (K, E) schedules run the first E epochs of
     the ``config.epochs``-epoch plan (one compiled program per distinct shape). ``epoch_callback(epoch,
     metrics)`` is the trainer's host callback (once per candidate and epoch)."""
-    train = make_train(config, data, epoch_callback)
-    return lambda schedules, keys: train.population(schedules, keys)[0]
+    return make_train(config, data, epoch_callback).population_metrics
+
+
+def candidate_bytes(train) -> int:
+    """Device memory of one candidate run: XLA's memory analysis of the compiled single run, temporaries plus
+    outputs (final networks, Adam state, metrics); the data, shared by all candidates, is not counted."""
+    args = (train.data, jnp.ones(train.engine.num_epochs), jax.random.key(0))
+    analysis = train.compiled_run.lower(*args).compile().memory_analysis()
+    return int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
+
+
+def default_population(config, data, stats: dict | None = None) -> int:
+    """The population when ``--population`` is not given: from the free memory of the first local device
+    (``stats``, default its ``memory_stats()``, read once the data is on it) and :func:`candidate_bytes`,
+    by :func:`memjax.sharding.population_for_memory` over every device; ``config.population`` (the
+    preset's) when the device reports no memory, as CPUs do."""
+    stats = jax.local_devices()[0].memory_stats() if stats is None else stats
+    if not stats or "bytes_limit" not in stats:
+        return config.population
+    train = make_train(config, data)
+    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    return sharding.population_for_memory(free, candidate_bytes(train), jax.device_count())
 
 
 def default_schedule(config, tau: float | None = None) -> jax.Array:
@@ -107,10 +141,13 @@ def retrain(
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
     keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
     carries = method.prepare(config, data, keys) if method.prepare else None
-    metrics, states = train.population(stacked, keys, carries)
-    metrics = jax.device_get(metrics)
-    rows = np.asarray([i for i, label in enumerate(labels) if label == issues_of])
-    table = issues(config, data, train, jax.tree.map(lambda a: a[rows], states)) if len(rows) else None
+    if issues_of is None:  # metrics only: gathered on every process of a multi-process run
+        metrics, table = train.population_metrics(stacked, keys, carries), None
+    else:  # the final states too, for the label issues (single-process runs)
+        metrics, states = train.population(stacked, keys, carries)
+        metrics = jax.device_get(metrics)
+        rows = np.asarray([i for i, label in enumerate(labels) if label == issues_of])
+        table = issues(config, data, train, jax.tree.map(lambda a: a[rows], states))
     runs = [
         {
             "label": label,
@@ -150,7 +187,8 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
         bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}")
 
     evaluate = make_evaluate(config, data, epoch_callback=lambda epoch, metrics: bar.update(1))
-    result = driver.run_search(config, evaluate, run_dir, callback=generation_done)
+    workdir = run_dir if distributed.is_main() else None  # only process 0 writes
+    result = driver.run_search(config, evaluate, workdir, callback=generation_done)
     bar.close()
     summary = {
         "generations": result.generations,
@@ -177,14 +215,18 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
         schedules = {config.method: np.asarray(default_schedule(config, tau))}
     bar = progress(len(schedules) * config.seeds * config.epochs, "retrain")
     primary = SEARCH_LABEL if mode == "search" else config.method
-    runs, issues_table = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1), issues_of=primary)
+    issues_of = primary if jax.process_count() == 1 else None  # label issues need the states on one host
+    runs, issues_table = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1), issues_of=issues_of)
     bar.close()
     if "prepared" in runs[0]:
         extra["prepared"] = [jax.tree.map(lambda a: a.tolist(), run["prepared"]) for run in runs]
     table = report.accuracy_table(runs)
-    extra["label_issues"] = report.issue_summary(issues_table, primary)
-    write_outputs(run_dir, config, runs, table, schedules, extra)
-    report.write_label_issues(run_dir / "label_issues.csv", issues_table, data.names, data.class_names)
+    if issues_table is not None:
+        extra["label_issues"] = report.issue_summary(issues_table, primary)
+    if distributed.is_main():
+        write_outputs(run_dir, config, runs, table, schedules, extra)
+        if issues_table is not None:
+            report.write_label_issues(run_dir / "label_issues.csv", issues_table, data.names, data.class_names)
     return {"table": table, "issues": issues_table, **extra}
 
 

@@ -3,6 +3,10 @@
 Each device trains its share of the K candidates with a full copy of the data; candidates never
 communicate. K need not be a multiple of the device count: the population is padded with copies of its
 last candidate, and the padding is dropped from the results (it is never reported or counted).
+
+The mesh spans the devices of every process of a multi-process run (:mod:`memjax.distributed`). There
+every process holds the same full population and data on the host and :func:`put` fills its own
+devices' shards from them; the metrics come back to every process with :func:`memjax.distributed.gather`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from memjax import distributed
 
 AXIS = "population"
 
@@ -31,15 +37,44 @@ def pad_to_multiple(tree, multiple: int):
     return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], extra, axis=0)]), tree), size
 
 
+def put(tree, sharding: NamedSharding):
+    """``jax.device_put(tree, sharding)``, also when ``sharding`` spans devices of other processes: then every
+    process holds the same full values on the host and fills only its own devices' shards from them
+    (``jax.make_array_from_callback``; PRNG keys travel as their key data)."""
+    if sharding.is_fully_addressable:
+        return jax.device_put(tree, sharding)
+
+    def one(leaf):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(one(jax.random.key_data(leaf)), impl=jax.random.key_impl(leaf))
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(one, tree)
+
+
 def replicate(tree, mesh: Mesh):
     """``tree`` with every array copied to every device of ``mesh``."""
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    return put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
-def run_sharded(fn: Callable, replicated, population, mesh: Mesh):
+def run_sharded(fn: Callable, replicated, population, mesh: Mesh, gather: bool = False):
     """``fn(replicated, *population)`` with the population's leading axis split over ``mesh`` (padded to a
-    multiple of its size; the padding is cut from every output)."""
+    multiple of its size; the padding is cut from every output). ``gather``: the outputs as host arrays on
+    every process (:func:`memjax.distributed.gather`), cut there rather than on the devices."""
     padded, size = pad_to_multiple(population, mesh.size)
-    sharded = jax.device_put(padded, NamedSharding(mesh, PartitionSpec(AXIS)))
-    out = fn(replicated, *sharded)
+    out = fn(replicated, *put(padded, NamedSharding(mesh, PartitionSpec(AXIS))))
+    if gather:
+        out = distributed.gather(out)
     return out if jax.tree.leaves(padded)[0].shape[0] == size else jax.tree.map(lambda a: a[:size], out)
+
+
+MAX_PER_DEVICE = 64  # cap of the automatic population: K beyond it buys little search (not measured on a GPU)
+MEMORY_SHARE = 0.5  # of a device's free memory for candidates; the rest for XLA's workspace and fragmentation
+
+
+def population_for_memory(free_bytes: int, candidate_bytes: int, devices: int, cap: int = MAX_PER_DEVICE) -> int:
+    """The automatic population: ``devices · min(cap, max(1, ⌊MEMORY_SHARE · free_bytes / candidate_bytes⌋))``,
+    as many candidates per device as fill its share of the free memory."""
+    per_device = int(MEMORY_SHARE * free_bytes // max(candidate_bytes, 1))
+    return devices * min(cap, max(1, per_device))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -22,3 +23,27 @@ def test_bench_writes_table_and_json(tmp_path, capsys):
         assert r["gflops"] > 0
     assert result["matmul_gflops_2048"]["float32"] > 0
     assert "| mlp | float32 |" in capsys.readouterr().out
+
+
+def test_pytorch_peer_is_optional_and_its_ratio_printed(monkeypatch):
+    data = bench.synthetic_dataset(256, (28, 28, 1))
+    monkeypatch.setattr(bench.torch_peer, "available", lambda: False)
+    assert bench.peer_rows(data, 1) == ([], "PyTorch peer skipped: torch is not installed (pip install torch)")
+    ours = {"model": "mlp", "dtype": "float32", "population": 0, "samples_per_s": 3000}
+    peer = {"model": "mlp (PyTorch eager)", "dtype": "float32", "population": 0, "samples_per_s": 1200}
+    result = {"runs": [ours], "peers": [peer], "peer_note": None, "matmul_gflops_2048": {}, "device": "cpu"}
+    assert bench.peer_ratio(result) == 2.5
+    assert bench.peer_ratio({**result, "peers": []}) is None
+
+
+def test_pytorch_peer_trains_the_pair():
+    torch = pytest.importorskip("torch")
+    data = bench.synthetic_dataset(64, (28, 28, 1))
+    data = dataclasses.replace(data, val_images=data.train_images, val_labels=data.train_labels)  # val = train
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a few tiny steps: threads only add overhead on a busy machine
+    try:
+        val_acc, test_acc = bench.torch_peer.make_run(data, epochs=40, batch_size=32, keep=1.0)()
+    finally:
+        torch.set_num_threads(threads)
+    assert min(val_acc) > 0.9 and max(test_acc) < 0.3  # random labels: learnt by heart, nothing general

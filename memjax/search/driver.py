@@ -17,7 +17,9 @@ generation that would exceed it. A generation is one ask/tell (for Hyperband: on
   diverged (NaN) run gets ``WORST_FITNESS``.
 * Files in ``workdir`` (optional, through :mod:`memjax.io`): ``history.jsonl`` gets one line per candidate;
   after every generation ``search_checkpoint.npz`` is replaced atomically. A run that finds a checkpoint
-  resumes from it and ends exactly as an uninterrupted one.
+  resumes from it and ends exactly as an uninterrupted one. In a multi-process run only process 0 passes
+  ``workdir``; the others take its checkpointed state (:func:`memjax.distributed.broadcast`) and, from
+  the same gathered metrics, update the search state exactly as it does.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import io, search
+from memjax import distributed, io, search
 from memjax.schedules import S2E_SPACE, s2e_schedule
 
 WORST_FITNESS = 0.0  # the lowest possible accuracy
@@ -121,6 +123,9 @@ def run_search(
             )
             generations, used = counters["generations"], counters["epochs_used"]
         io.trim_lines(workdir / io.HISTORY, lambda record: record["generation"] < generations)
+    counts = np.array([generations, used], np.int32)
+    state, key, counts = distributed.broadcast((state, key, counts))  # process 0's checkpoint, if any
+    generations, used = int(counts[0]), int(counts[1])
     schedule_fn = jax.jit(jax.vmap(lambda a: s2e_schedule(a, config.epochs, config.min_keep)))
     while True:
         epochs = algo.budget(state)
