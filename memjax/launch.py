@@ -215,12 +215,13 @@ def print_summary(result: dict, run_dir: Path) -> None:
     print(f"\n{'schedule'.ljust(width)}  final test accuracy (mean ± std over seeds)")
     for label, row in result["table"].items():
         print(f"{label.ljust(width)}  {row['mean']:.4f} ± {row['std']:.4f}")
-    issues = result["label_issues"]
-    print(f"\nlabel issues: {issues['flagged']} of {issues['samples']} samples flagged", end="")
-    quality = issues["detection"]
-    if quality is not None:
-        print(f" (precision {quality['precision']:.3f}, recall {quality['recall']:.3f}", end="")
-        print(f", F1 {quality['f1']:.3f})", end="")
+    issues = result.get("label_issues")  # absent in multi-process runs
+    if issues is not None:
+        print(f"\nlabel issues: {issues['flagged']} of {issues['samples']} samples flagged", end="")
+        quality = issues["detection"]
+        if quality is not None:
+            print(f" (precision {quality['precision']:.3f}, recall {quality['recall']:.3f}", end="")
+            print(f", F1 {quality['f1']:.3f})", end="")
     print(f"\nrun folder: {run_dir}  (summary.md, metrics.json, label_issues.csv, epochs.csv, *.png)")
 
 
