@@ -125,7 +125,7 @@ def run_piece(piece: Piece, base, protocol: str, out: Path, data, log) -> str:
         label, config, extra = COMPARISON[piece.name], config.replace(method=piece.name), {}
         schedule = protocol_lib.schedule(config, protocol)
     start = time.perf_counter()
-    runs = pipeline.retrain(config, data, {label: schedule}, _heartbeat(log, config.seeds, config.epochs))
+    runs, _ = pipeline.retrain(config, data, {label: schedule}, _heartbeat(log, config.seeds, config.epochs))
     seconds = time.perf_counter() - start + extra.get("search_runtime_s", 0.0)
     sizes = [len(data.train_labels), len(data.val_labels), len(data.test_labels)]
     meta = dict(label=label, method=config.method, setting=piece.setting, epochs=config.epochs, sizes=sizes)

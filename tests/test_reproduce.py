@@ -156,7 +156,7 @@ def test_smoke_numbers_equal_the_per_run_metrics(smoke):
     for name, schedule in schedules.items():
         np.testing.assert_allclose(rr.load_piece(out / f"sym50/{name}.npz")["schedule"], schedule, atol=1e-6)
         method = "coteaching" if name == "s2e" else name
-        runs = pipeline.retrain(config.replace(method=method), ds, {name: schedule})
+        runs, _ = pipeline.retrain(config.replace(method=method), ds, {name: schedule})
         curve = np.stack([np.asarray(r["metrics"]["test_acc"], np.float64) for r in runs]).mean(-1)  # (seeds, E)
         row = rows[name]
         for column, per_seed in (
