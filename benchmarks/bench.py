@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks import torch_peer
+from benchmarks import timing, torch_peer
 from memjax import train as engine_lib
 from memjax.config import Config
 from memjax.data import Dataset
@@ -43,15 +43,9 @@ def synthetic_dataset(num_train: int, shape: tuple[int, ...], num_classes: int =
     return Dataset("synthetic", num_classes, x, y, rng.permutation(y), vx, vy, tx, ty)
 
 
-def _timed(fn, *args, repeats: int):
-    """Best wall time over ``repeats`` calls (after the caller's warm-up): the least disturbed by other
-    processes on a shared machine."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - start)
-    return best
+def _timed(fn, *args, repeats: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``fn(*args)``, each the best of ``repeats`` calls after the caller's warm-up."""
+    return timing.best_of(lambda: jax.block_until_ready(fn(*args)), repeats)
 
 
 MEMORY_PARTS = ("argument", "output", "temp")
@@ -77,7 +71,7 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
     compile_s = time.perf_counter() - start
     memory = compiled.memory_analysis()
     jax.block_until_ready(compiled(*args))
-    seconds = _timed(compiled, *args, repeats=repeats)
+    seconds, cpu_seconds = _timed(compiled, *args, repeats=repeats)
     steps = train.engine.steps_per_epoch
     samples = k * config.epochs * steps * config.batch_size
     flops = step_flops(train) * k * config.epochs * steps
@@ -89,6 +83,7 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
         "run_s": round(seconds, 3),
         "samples_per_s": round(samples / seconds),
         "samples_per_s_per_candidate": round(samples / seconds / k),
+        "samples_per_cpu_s": round(samples / cpu_seconds),
         "gflops": round(flops / seconds / 1e9, 1),
         "memory_mb": round(sum(getattr(memory, f"{part}_size_in_bytes") for part in MEMORY_PARTS) / 2**20, 1),
         "generation_200_s": round(seconds / config.epochs * 200, 1),
@@ -119,16 +114,17 @@ def matmul_gflops(n: int, dtype: str, repeats: int = 5) -> float:
         return jax.lax.scan(body, a, None, length=4)[0]
 
     jax.block_until_ready(chain(a))
-    return 2 * n**3 * 4 / _timed(chain, a, repeats=repeats) / 1e9
+    return 2 * n**3 * 4 / _timed(chain, a, repeats=repeats)[0] / 1e9
 
 
-def run(dtypes=("float32", "bfloat16"), populations=(0, 1, 4, 16), epochs: int = 2, grid: str = "cpu", peer=True):
-    """The grid's rows for every dtype, and (``peer``) the PyTorch peer of the float32 MLP pair."""
+def run(dtypes=("float32", "bfloat16"), populations=(0, 1, 4, 16), epochs=2, grid="cpu", peer=True, models=None):
+    """The grid's rows (of ``models``, default all) for every dtype, and (``peer``) the PyTorch peer of the
+    float32 MLP pair."""
     data = {model: synthetic_dataset(n, shape, classes) for model, (shape, classes, n) in SHAPES.items()}
     rows, peaks = [], {}
     for dtype in dtypes:
         peaks[dtype] = round(matmul_gflops(2048, dtype), 1)
-        for model, ks in GRIDS[grid].items():
+        for model, ks in GRIDS[grid].items() if models is None else ((m, GRIDS[grid][m]) for m in models):
             config = Config(model=model, epochs=epochs, compute_dtype=dtype)
             rows += [measure_training(config, data[model], k) for k in (populations if ks is None else ks)]
     peers, note = peer_rows(data["mlp"], epochs) if peer and "float32" in dtypes else ([], None)
@@ -153,18 +149,19 @@ def peer_rows(data: Dataset, epochs: int) -> tuple[list[dict], str | None]:
     return [torch_peer.measure(data, epochs)], None
 
 
-def peer_ratio(result: dict) -> float | None:
-    """samples/s of the float32 MLP pair (one run, no vmap) over the PyTorch eager loop's."""
+def peer_ratio(result: dict, rate: str = "samples_per_s") -> float | None:
+    """``rate`` (samples/s, or samples per CPU second) of the float32 MLP pair (one run, no vmap) over the
+    PyTorch eager loop's."""
     ours = [r for r in result["runs"] if (r["model"], r["dtype"], r["population"]) == ("mlp", "float32", 0)]
     if not ours or not result["peers"]:
         return None
-    return ours[0]["samples_per_s"] / result["peers"][0]["samples_per_s"]
+    return ours[0][rate] / result["peers"][0][rate]
 
 
 def format_table(result: dict) -> str:
     head = "| model | dtype | K | samples/s | per candidate | GFLOP/s | compile s | memory MB | 200 epochs s |"
     lines = [head, "|" + "---|" * 9]
-    for r in result["runs"] + result["peers"]:
+    for r in result["runs"] + result["peers"]:  # samples per CPU second: in the JSON
         k = r["population"] or "1 (no vmap)"
         lines.append(
             f"| {r['model']} | {r['dtype']} | {k} | {r['samples_per_s']:,} | {r['samples_per_s_per_candidate']:,} | "
@@ -175,7 +172,11 @@ def format_table(result: dict) -> str:
     ratio = peer_ratio(result)
     if ratio is not None:
         threads = result["peers"][0]["threads"]
-        lines.append(f"MLP pair, float32, one run: {ratio:.2f}× the PyTorch eager loop ({threads} threads)")
+        per_cpu = peer_ratio(result, "samples_per_cpu_s")
+        lines.append(
+            f"MLP pair, float32, one run: {ratio:.2f}× the PyTorch eager loop's samples/s ({threads} threads), "
+            f"{per_cpu:.2f}× its samples per CPU second"
+        )
     if result["peer_note"]:
         lines.append(result["peer_note"])
     return "\n".join(lines)
@@ -189,6 +190,7 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per timed run")
     parser.add_argument("--device", choices=tuple(GRIDS), help="platform and its grid (default: JAX's default)")
     parser.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
+    parser.add_argument("--models", help="comma-separated models of the grid to run (default: all)")
     parser.add_argument("--cores", type=int, help="run on the first N cores only (XLA and torch threads alike)")
     args = parser.parse_args(argv)
     if args.cores:  # before JAX starts its thread pool; torch_peer.measure sizes torch's to the same cores
@@ -197,7 +199,8 @@ def main(argv=None) -> None:
         jax.config.update("jax_platforms", "cuda" if args.device == "gpu" else "cpu")
     grid = args.device or ("gpu" if jax.default_backend() == "gpu" else "cpu")
     populations = [int(k) for k in args.populations.split(",")]
-    result = run(args.dtypes.split(","), populations, args.epochs, grid, peer=not args.no_peer)
+    models = args.models.split(",") if args.models else None
+    result = run(args.dtypes.split(","), populations, args.epochs, grid, not args.no_peer, models)
     print(format_table(result))
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)

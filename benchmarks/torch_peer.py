@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 
 import numpy as np
+
+from benchmarks import timing
 
 
 def available() -> bool:
@@ -76,11 +77,7 @@ def measure(data, epochs: int, repeats: int = 3, batch_size: int = 128) -> dict:
 
     run = make_run(data, epochs, batch_size)
     run()
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
+    best, cpu = timing.best_of(run, repeats)
     samples = epochs * (len(data.train_labels) // batch_size) * batch_size
     return {
         "model": "mlp (PyTorch eager)",
@@ -90,6 +87,7 @@ def measure(data, epochs: int, repeats: int = 3, batch_size: int = 128) -> dict:
         "run_s": round(best, 3),
         "samples_per_s": round(samples / best),
         "samples_per_s_per_candidate": round(samples / best),
+        "samples_per_cpu_s": round(samples / cpu),
         "gflops": float("nan"),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

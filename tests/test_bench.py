@@ -29,10 +29,17 @@ def test_pytorch_peer_is_optional_and_its_ratio_printed(monkeypatch):
     data = bench.synthetic_dataset(256, (28, 28, 1))
     monkeypatch.setattr(bench.torch_peer, "available", lambda: False)
     assert bench.peer_rows(data, 1) == ([], "PyTorch peer skipped: torch is not installed (pip install torch)")
-    ours = {"model": "mlp", "dtype": "float32", "population": 0, "samples_per_s": 3000}
-    peer = {"model": "mlp (PyTorch eager)", "dtype": "float32", "population": 0, "samples_per_s": 1200}
+    row = {"dtype": "float32", "population": 0, "compile_s": 1.0, "gflops": 1.0}
+    ours = {**row, "model": "mlp", "samples_per_s": 3000, "samples_per_s_per_candidate": 3000}
+    ours["samples_per_cpu_s"] = 2000
+    peer = {**row, "model": "mlp (PyTorch eager)", "samples_per_s": 1200, "samples_per_s_per_candidate": 1200}
+    peer.update(samples_per_cpu_s=500, threads=2)
     result = {"runs": [ours], "peers": [peer], "peer_note": None, "matmul_gflops_2048": {}, "device": "cpu"}
-    assert bench.peer_ratio(result) == 2.5
+    result["platform"] = "cpu"
+    assert bench.peer_ratio(result) == 2.5 and bench.peer_ratio(result, "samples_per_cpu_s") == 4.0
+    assert "2.50× the PyTorch eager loop's samples/s (2 threads), 4.00× its samples per CPU second" in (
+        bench.format_table(result)
+    )
     assert bench.peer_ratio({**result, "peers": []}) is None
 
 
