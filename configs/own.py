@@ -9,24 +9,8 @@ the S2E search (the default mode) needs no noise rate at all. Small-data setting
 MLP, batch 32, 60 epochs. Every run writes label_issues.csv (see ``memjax.label_issues``).
 """
 
-from memjax.config import Config
+from memjax.configs import digits
 
 
-def get_config(smoke: bool = False) -> Config:
-    config = Config(
-        dataset="folder:.",
-        model="mlp",
-        noise_rate=0.0,
-        forget_rate="auto",
-        epochs=60,
-        batch_size=32,
-        decay_start=40,
-        init_epoch=0,
-        population=8,
-        generations=6,
-        reward_epochs=5,
-        seeds=3,
-    )
-    if smoke:
-        config = config.replace(epochs=20, decay_start=15, population=4, generations=2, seeds=2)
-    return config
+def get_config(smoke: bool = False):
+    return digits.get_config(smoke).replace(dataset="folder:.", noise_rate=0.0, forget_rate="auto")

@@ -74,12 +74,21 @@ def _help(field: dataclasses.Field) -> str:
     return text + (" (given without --search: run this method, no search)" if field.name == "method" else "")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="python -m memjax.launch",
-        description="Learning with noisy labels: search the small-loss keep schedule R(t) (S2E) and evaluate it.",
+def command_parser(prog: str, description: str, doc: str) -> Parser:
+    """A one-line-error parser whose --help ends with ``doc`` after its first paragraph (the module's usage)."""
+    return Parser(
+        prog=prog,
+        description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
+        epilog=doc.split("\n\n", 1)[1],
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(
+        "python -m memjax.launch",
+        "Learning with noisy labels: search the small-loss keep schedule R(t) (S2E) and evaluate it.",
+        __doc__,
     )
     run = parser.add_argument_group("run")
     run.add_argument("--preset", choices=PRESETS, help="config preset (default: from --dataset, else digits)")

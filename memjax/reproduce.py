@@ -197,11 +197,10 @@ def start_folder(out: Path, config, protocol: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = launch.Parser(
-        prog="python -m memjax.reproduce",
-        description="The S2E paper's comparison: every method and S2E, three noise settings, Figs. 4-6.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
+    parser = launch.command_parser(
+        "python -m memjax.reproduce",
+        "The S2E paper's comparison: every method and S2E, three noise settings, Figs. 4-6.",
+        __doc__,
     )
     run = parser.add_argument_group("reproduction")
     run.add_argument("--out", required=True, help="results folder (rerun with the same flags to resume)")
