@@ -76,6 +76,7 @@ class Dataset:
     val_labels: np.ndarray  # noisy unless clean_val
     test_images: np.ndarray
     test_labels: np.ndarray  # always clean
+    val_clean: np.ndarray | None = None  # clean labels of the validation split (the val_clean_acc metric)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -503,4 +504,5 @@ def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_clas
         val_labels=(clean if config.clean_val else noisy)[val],
         test_images=test_images,
         test_labels=np.asarray(arrays["test_labels"]).astype(np.int32),
+        val_clean=clean[val],
     )

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memjax.schedules import S2E_SPACE, SearchSpace
 from memjax import search
+from memjax.schedules import S2E_SPACE, SearchSpace
 from memjax.search import bo, hyperband, random_search
 
 BOX2 = SearchSpace(("a", "b"), ("", ""), np.array([0.0, -1.0], np.float32), np.array([1.0, 3.0], np.float32))
