@@ -212,8 +212,8 @@ def plot(results: dict, out: Path) -> None:
         ax.plot(epochs, results["target"]["values"], color="k", lw=2.5, label=f"target R* ({name})")
         for method, curve in results[group].items():
             ax.plot(epochs, curve["schedule"], lw=1.1, label=method)
-        ax.set(xlabel="epoch t", ylim=(0, 1.05), title=f"Picked after {len(evals)} evaluations (median seed)")
-        ax.text(0.98, 0.97, title, transform=ax.transAxes, ha="right", va="top", fontsize=9)
+        ax.set(xlabel="epoch t", ylim=(0, 1.05))
+        ax.set_title(f"{title}: picked after {len(evals)} evaluations (median seed)", fontsize=9)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("keep fraction R(t)")
     report.save(fig, out / f"synthetic_schedules_{name}.png")
