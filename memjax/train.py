@@ -45,7 +45,7 @@ import optax
 from memjax import methods, sharding
 from memjax.models import MLP, get_model
 
-METRICS = ("train_loss", "label_precision", "kept_fraction", "val_acc", "test_acc")
+METRICS = ("train_loss", "label_precision", "kept_fraction", "val_acc", "test_acc", "val_clean_acc")
 
 
 class Tally(NamedTuple):
@@ -78,6 +78,7 @@ class DeviceData(NamedTuple):
     test_x: jax.Array
     test_y: jax.Array
     test_w: jax.Array
+    val_clean_y: jax.Array  # clean labels of the validation split (= val_y under clean_val)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +127,10 @@ def _eval_chunks(images: np.ndarray, labels: np.ndarray, chunk: int):
 def device_data(data, eval_batch_size: int) -> DeviceData:
     val = _eval_chunks(data.val_images, data.val_labels, eval_batch_size)
     test = _eval_chunks(data.test_images, data.test_labels, eval_batch_size)
+    val_clean = data.val_labels if data.val_clean is None else data.val_clean
+    val_clean_y = _eval_chunks(data.val_images, val_clean, eval_batch_size)[1]
     arrays = (data.train_images, data.train_labels.astype(np.int32), data.train_labels == data.train_clean, *val, *test)
+    arrays = (*arrays, val_clean_y)
     return DeviceData(*(jax.device_put(a) for a in arrays))
 
 
@@ -286,6 +290,7 @@ def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, 
         "kept_fraction": kept_total / n_used,
         "val_acc": evaluate(engine, state, data.val_x, data.val_y, data.val_w),
         "test_acc": evaluate(engine, state, data.test_x, data.test_y, data.test_w),
+        "val_clean_acc": evaluate(engine, state, data.val_x, data.val_clean_y, data.val_w),
     }
     return state, metrics, tally
 
@@ -373,7 +378,8 @@ def make_train(config, data, callback: Callable | None = None, **method_extras) 
     """Build ``train(schedule, key) -> (metrics, state)`` for ``config`` on ``data`` (a ``memjax.data.Dataset``).
 
     ``metrics`` maps each name in ``METRICS`` to an (E, N) float32 array (epoch, network): mean training loss
-    on the kept samples, label precision and share of the kept samples, validation and test accuracy.
+    on the kept samples, label precision and share of the kept samples, validation and test accuracy, and
+    validation accuracy against the clean validation labels (for measuring the reward, never used by it).
     ``callback(epoch, metrics)``, if given, is called on the host after every epoch (once per candidate
     under vmap); without one the program contains no host call at all. ``method_extras`` go to the
     method's ``build`` (e.g. F-correction's transition matrix).

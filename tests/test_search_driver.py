@@ -173,3 +173,52 @@ def test_real_training_on_digits_resumes_to_the_same_end(tmp_path):
     assert len(records) == 8 and len({r["fitness"] for r in records}) > 1  # schedules change the outcome
     assert all(0.0 < r["fitness"] <= 1.0 for r in records)
     assert all(r["fitness"] == pytest.approx(np.mean(r["metrics"]["val_acc_last"]), abs=0.2) for r in records)
+
+
+@pytest.mark.parametrize("search", ALGORITHMS)
+def test_every_trained_candidate_is_distinct_and_counted(search, tmp_path):
+    """No rung or generation is padded with copies: the runs trained are exactly the history's candidates, in
+    order, and each generation's candidates are distinct points (Hyperband re-trains a promoted α only at a
+    larger budget; its 1-epoch schedules all read R(1) = 1, so distinctness is checked on z)."""
+    config = _config(search)
+    calls = []
+
+    def recording(schedules, keys):
+        calls.append(np.asarray(schedules))
+        return fake_evaluate(schedules, keys)
+
+    result = driver.run_search(config, recording, tmp_path)
+    records = _history(tmp_path)
+    trained = [row for schedules in calls for row in schedules]
+    assert len(trained) == len(records)
+    for row, record in zip(trained, records, strict=True):
+        np.testing.assert_allclose(row, record["schedule"], atol=1e-6)
+    for g in range(result.generations):
+        z = np.array([r["z"] for r in records if r["generation"] == g])
+        assert len(np.unique(z, axis=0)) == len(z)
+
+
+@pytest.mark.slow
+def test_a_hyperband_rung_is_the_first_epochs_of_the_full_run_on_digits():
+    """Real training: an E-epoch rung (the driver's truncated schedule) gives exactly the first E epochs of the
+    T-epoch run, through the lr decay (decay_start = 2 < E): the rung runs the T-epoch plan, not one rebuilt
+    for E epochs."""
+    from memjax.data import load_digits, make_dataset
+
+    config = Config(model="mlp", epochs=6, decay_start=2, batch_size=64, noise_rate=0.5, seed=2)
+    evaluate = pipeline.make_evaluate(config, make_dataset(load_digits(), config))
+    alpha = S2E_SPACE.to_alpha(jax.random.normal(jax.random.key(0), (3, S2E_SPACE.dim)))
+    schedules = jax.vmap(lambda a: s2e_schedule(a, config.epochs))(alpha)
+    keys = jnp.broadcast_to(jax.random.key(7), (3,))
+    full = jax.device_get(evaluate(schedules, keys))
+    assert np.all(np.diff(full["train_loss"], axis=1) != 0)  # the epochs differ, so equality below is informative
+    for epochs in (2, 4):
+        rung = jax.device_get(evaluate(schedules[:, :epochs], keys))
+        for name, values in full.items():
+            assert rung[name].shape == (3, epochs, 2)
+            np.testing.assert_allclose(rung[name], values[:, :epochs], rtol=1e-6, atol=1e-7, err_msg=name)
+    # what the check guards against: a 4-epoch plan decays the lr faster (epoch 3: lr/2 instead of 3lr/4)
+    rebuilt = pipeline.make_evaluate(config.replace(epochs=4), make_dataset(load_digits(), config))
+    loss = np.asarray(rebuilt(schedules[:, :4], keys)["train_loss"])
+    np.testing.assert_array_equal(loss[:, :3], full["train_loss"][:, :3])
+    assert np.all(loss[:, 3] != full["train_loss"][:, 3])

@@ -224,3 +224,14 @@ def test_bad_config_raises(digits):
         make_train(DIGITS.replace(epochs=0), data)
     with pytest.raises(ValueError, match="shape"):
         make_train(DIGITS, data)(jnp.ones(DIGITS.epochs + 1), jax.random.key(0))
+
+
+def test_clean_validation_accuracy_is_the_clean_val_runs_reward(digits):
+    """Validation labels never touch training, so a run with noisy validation labels trains the same networks
+    as one with clean labels (same key): its val_clean_acc is exactly the clean-val run's val_acc."""
+    noisy, _ = run(digits, DIGITS, seed=5)
+    clean, _ = run(digits, DIGITS.replace(clean_val=True), seed=5)
+    np.testing.assert_array_equal(noisy["val_clean_acc"], clean["val_acc"])
+    np.testing.assert_array_equal(clean["val_clean_acc"], clean["val_acc"])
+    np.testing.assert_array_equal(noisy["test_acc"], clean["test_acc"])
+    assert np.all(noisy["val_clean_acc"][-1] > noisy["val_acc"][-1] + 0.1)  # half the noisy labels are wrong

@@ -17,6 +17,7 @@ and is registered once in :mod:`memjax.search`. ``tell`` ends with :func:`record
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -28,19 +29,23 @@ from memjax.schedules import S2E_SPACE, SearchSpace
 @dataclasses.dataclass(frozen=True, eq=False)
 class SearchConfig:
     """Fields every algorithm has. Configs are static (part of the state's tree structure), so they are
-    hashable: the search space is compared by its names and bounds.
+    hashable: the search space is compared by its names and bounds. Fields named in ``traced`` are the
+    defaults of numbers the algorithm carries in its state as traced arrays (evosax's ``params``):
+    equality and hash ignore them, so configs that differ only there share one compiled ask/tell.
 
     population: candidates per ask (one vmapped training program of K runs).
     num_epochs: epochs of a full evaluation, the unit of the budget (T).
     space:      the box the search runs in; points are unconstrained z with α = space.to_alpha(z).
     """
 
+    traced: ClassVar[tuple[str, ...]] = ()
+
     population: int = 8
     num_epochs: int = 200
     space: SearchSpace = S2E_SPACE
 
     def _key(self) -> tuple:
-        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        values = [getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self.traced]
         return (type(self),) + tuple(
             (v.names, v.lower.tobytes(), v.upper.tobytes()) if isinstance(v, SearchSpace) else v for v in values
         )

@@ -82,9 +82,15 @@ def unflatten(like: Gaussian, flat) -> Gaussian:
     return Gaussian(mean, jnp.zeros((d, d), flat.dtype).at[rows, cols].set(rest))
 
 
-def sample(key, theta: Gaussian, n: int) -> jax.Array:
-    """n draws z = μ + L ε, ε ~ N(0, I), as an (n, d) array."""
-    eps = jax.random.normal(key, (n, theta.dim), jnp.float32)
+def sample(key, theta: Gaussian, n: int, mirrored: bool = False) -> jax.Array:
+    """n draws z = μ + L ε, ε ~ N(0, I), as an (n, d) array. ``mirrored``: antithetic pairs, ε_{k+⌈n/2⌉} = −ε_k
+    (for odd n the last draw has no mirror), so the sample mean of ε is exactly 0 for even n and every odd
+    moment of ε cancels in a score-function gradient (Brockhoff et al. 2010, "Mirrored sampling and
+    sequential selection for evolution strategies")."""
+    half = -(-n // 2) if mirrored else n
+    eps = jax.random.normal(key, (half, theta.dim), jnp.float32)
+    if mirrored:
+        eps = jnp.concatenate([eps, -eps])[:n]
     return theta.mean + eps @ cholesky(theta).T
 
 

@@ -1,0 +1,41 @@
+"""The real-data search comparison's bookkeeping, on a fake evaluation (no training): every trained candidate
+recorded once, the pick is the driver's, curves count trained epochs, τ as scipy computes it."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from benchmarks import search_real
+
+
+@jax.jit
+def fake_evaluate(schedules, keys):
+    """Validation accuracy rises as R(t) stays near 0.6; clean validation and test accuracy follow it with
+    independent key-dependent noise (so τ is positive but below 1)."""
+    epochs = schedules.shape[1]
+    closeness = 1.0 - jnp.cumsum(jnp.abs(schedules - 0.6), axis=1) / jnp.arange(1, epochs + 1)
+    noise = jax.vmap(lambda k: 0.02 * jax.random.normal(k, (3, epochs, 2)))(keys)
+    val = closeness[..., None] + noise[:, 0]
+    return {"val_acc": val, "val_clean_acc": val + noise[:, 1], "test_acc": val + noise[:, 2]}
+
+
+@pytest.mark.parametrize("search", ["ng", "hyperband"])
+def test_one_search_records_every_candidate_and_returns_the_drivers_pick(search):
+    config = search_real.make_config("digits-sym50", epochs=9, generations=3).replace(search=search, population=4)
+    result = search_real.one_search(config, fake_evaluate, seed=1)
+    epochs, used = np.array(result["epochs"]), np.array(result["used"])
+    assert used[-1] == epochs.sum() <= 3 * 4 * 9 and np.all(np.diff(used) >= 0)
+    full = epochs == 9
+    reward, test = np.array(result["reward"]), np.array(result["test"])
+    assert result["pick_reward"] == pytest.approx(reward[full].max()) and result["candidates"] == full.sum()
+    assert result["pick_test"] == pytest.approx(test[full][np.argmax(reward[full])])
+    expected = stats.kendalltau(reward[full], test[full]).statistic
+    assert result["tau"]["noisy"] == pytest.approx(expected) and 0 < expected < 1
+    if search == "hyperband":
+        assert set(epochs) == {1, 3, 9}  # rungs of 1 and 3 epochs are trained, but never picked
+    grid = np.array([0, used[0] - 1, used[0], used[-1]])
+    curve = search_real.on_grid(result, grid)
+    assert np.isnan(curve[0]) and np.isnan(curve[1]) and np.isnan(curve[2]) == (not full[0])
+    assert curve[-1] == pytest.approx(result["pick_reward"])
