@@ -54,6 +54,7 @@ def fold_datasets(data, ids: np.ndarray) -> list:
                 train_clean=data.train_clean[train],
                 val_images=x[test],
                 val_labels=y[test],
+                val_clean=data.train_clean[test],
                 test_images=x[test],
                 test_labels=y[test],
             )
