@@ -166,7 +166,8 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     for label, row in table.items():
         seeds = ", ".join(f"{a:.4f}" for a in row["test_acc_per_seed"])
         lines.append(f"| {label} | {row['mean']:.4f} ± {row['std']:.4f} | {seeds} |")
-    lines += ["", *_issue_lines(extra["label_issues"])]
+    if "label_issues" in extra:  # absent in multi-process runs (the final states stay on their hosts)
+        lines += ["", *_issue_lines(extra["label_issues"])]
     lines += ["", "![test accuracy](test_accuracy.png)", "", "![R(t)](schedule.png)"]
     if "search" in extra:
         lines += ["", "![search progress](search_progress.png)"]
