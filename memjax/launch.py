@@ -231,7 +231,8 @@ def print_summary(result: dict, run_dir: Path) -> None:
         if quality is not None:
             print(f" (precision {quality['precision']:.3f}, recall {quality['recall']:.3f}", end="")
             print(f", F1 {quality['f1']:.3f})", end="")
-    print(f"\nrun folder: {run_dir}  (summary.md, metrics.json, label_issues.csv, epochs.csv, *.png)")
+    files = "summary.md, metrics.json, " + ("label_issues.csv, " if issues is not None else "") + "epochs.csv, *.png"
+    print(f"\nrun folder: {run_dir}  ({files})")
 
 
 def _plan(args: argparse.Namespace) -> dict:

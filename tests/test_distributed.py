@@ -100,8 +100,11 @@ def _history(run: Path) -> list[dict]:
 
 def _assert_same_run(a: Path, b: Path) -> None:
     """Identical search and test accuracies. The mean training loss may differ in its last float32 bit:
-    XLA:CPU sums it in another order for a different number of candidates per program."""
-    assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
+    XLA:CPU sums it in another order for a different number of candidates per program. Label issues are
+    found in single-process runs only (the final states stay on their hosts)."""
+    metrics_a, metrics_b = (json.loads((run / "metrics.json").read_text()) for run in (a, b))
+    metrics_a.pop("label_issues", None)
+    assert metrics_a == metrics_b
     for x, y in zip(_history(a), _history(b), strict=True):
         loss_x, loss_y = x["metrics"].pop("train_loss_last"), y["metrics"].pop("train_loss_last")
         assert x == y
