@@ -16,7 +16,8 @@ Every method proposes ``population`` candidates per round (default 8 × 25 round
 30 seeds; cells are the median [25%, 75%] over seeds of the RMSE of the best candidate so far, and
 ``p(NG<x)`` is the one-sided Mann–Whitney U p-value that NG's best-so-far RMSE is stochastically smaller
 than peer x's (scipy, over seeds). Each space's *floor*, the lowest RMSE it can express, is found by Adam
-on the known target (a reference line, not a competitor). Run (about 4 min per target on the 2-core CPU)::
+on the known target (a reference line, not a competitor). Run (per target about 2 CPU-min, 9–20 min wall on
+the shared 2-core CPU; optuna's TPE is most of it)::
 
     python -m benchmarks.synthetic --target dip-rise --out docs/
 """

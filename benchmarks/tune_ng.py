@@ -7,7 +7,7 @@ one), G rounds of K = 8 in the S2E space, objective −RMSE(R, R*) plus optional
 
 Score of a setting (lower is better): the mean over targets and over 50 and G·K evaluations of
 log(median best-so-far RMSE of the setting / that of random search), i.e. the log of the geometric-mean
-ratio to random search. Run (about 10 min on the 2-core CPU)::
+ratio to random search. Run (11 CPU-min, 49 min wall on the shared 2-core CPU)::
 
     python -m benchmarks.tune_ng --out docs/
 """
