@@ -32,14 +32,21 @@ from memjax.data import Dataset
 from memjax.train import make_train
 
 
-def synthetic_dataset(num_train: int, shape: tuple[int, ...], num_classes: int = 10, seed: int = 0) -> Dataset:
+def synthetic_dataset(
+    num_train: int,
+    shape: tuple[int, ...],
+    num_classes: int = 10,
+    seed: int = 0,
+    num_val: int = 1000,
+    num_test: int = 1000,
+) -> Dataset:
     """Random uint8 images and labels of a real dataset's shape (throughput does not depend on content)."""
     rng = np.random.RandomState(seed)
 
     def split(n):
         return rng.randint(0, 256, (n, *shape), dtype=np.uint8), rng.randint(0, num_classes, n).astype(np.int32)
 
-    (x, y), (vx, vy), (tx, ty) = split(num_train), split(1000), split(1000)
+    (x, y), (vx, vy), (tx, ty) = split(num_train), split(num_val), split(num_test)
     return Dataset("synthetic", num_classes, x, y, rng.permutation(y), vx, vy, tx, ty)
 
 

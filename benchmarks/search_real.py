@@ -49,9 +49,11 @@ PROTOCOL = {"model": "mlp", "population": 8, "reward_epochs": 5, "init_epoch": 0
 
 
 def make_config(setting: str, epochs: int, generations: int) -> Config:
-    """The run config of ``setting``: T = ``epochs`` with the lr decay over the last third."""
+    """The run config of ``setting``: T = ``epochs`` with the lr decay over the last third; every candidate's
+    test accuracy is measured too (``search_test_acc``) for the comparison."""
     decay = epochs - max(1, epochs // 3)
-    return Config(**SETTINGS[setting], **PROTOCOL, epochs=epochs, decay_start=decay, generations=generations)
+    config = Config(**SETTINGS[setting], **PROTOCOL, epochs=epochs, decay_start=decay, generations=generations)
+    return config.replace(search_test_acc=True)
 
 
 def window_mean(values: np.ndarray, last: int) -> np.ndarray:

@@ -64,6 +64,9 @@ class Config:
     search_options: str = _field("", "the algorithm's own settings as KEY=VALUE,... (e.g. eta=3 for hyperband)")
     reward_epochs: int = _field(5, "reward = validation accuracy averaged over the last epochs")
     reward_networks: str = _field("mean", "mean | max: combine the two networks' validation accuracies")
+    search_test_acc: bool = _field(
+        False, "also evaluate every search candidate on the test split each epoch (diagnostics only; slower)"
+    )
     seeds: int = _field(3, "retraining seeds for the final R(t)")
     seed: int = _field(0, "seed of the search, the retraining keys and the validation split")
 

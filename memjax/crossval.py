@@ -69,7 +69,7 @@ def out_of_sample_probs(config, data, schedule, key, folds: int = FOLDS) -> tupl
     ``config.seed``; fold k trains with ``fold_in(key, k)``."""
     ids = fold_ids(data.train_labels, folds, config.seed)
     parts = fold_datasets(data, ids)
-    engine = engine_lib.make_engine(config, parts[0])
+    engine = engine_lib.make_engine(config, parts[0], test_acc=False)  # the held-out fold is the val split
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *[engine_lib.device_data(p, config.eval_batch_size) for p in parts])
     keys = jnp.stack([jax.random.fold_in(key, k) for k in range(folds)])
     schedule = jnp.asarray(schedule, jnp.float32)

@@ -94,8 +94,9 @@ def check_data(config, data):
 def make_evaluate(config, data, epoch_callback: Callable | None = None) -> driver.EvaluateFn:
     """``evaluate(schedules, keys) -> metrics`` on real training: (K, E) schedules run the first E epochs of
     the ``config.epochs``-epoch plan (one compiled program per distinct shape). ``epoch_callback(epoch,
-    metrics)`` is the trainer's host callback (once per candidate and epoch)."""
-    return make_train(config, data, epoch_callback).population_metrics
+    metrics)`` is the trainer's host callback (once per candidate and epoch). The test split is evaluated
+    only under ``config.search_test_acc``: the reward never reads it."""
+    return make_train(config, data, epoch_callback, test_acc=config.search_test_acc).population_metrics
 
 
 def candidate_bytes(train) -> int:

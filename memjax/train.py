@@ -97,6 +97,7 @@ class Engine:
     decay_start: int
     input_shape: tuple[int, ...]
     tally_epochs: int = 10  # per-sample selection is counted over the last epochs of a run
+    test_acc: bool = True  # evaluate the test split every epoch (a search does not need it)
 
 
 def adam_plan(epoch, num_epochs: int, decay_start: int, lr: float):
@@ -134,8 +135,9 @@ def device_data(data, eval_batch_size: int) -> DeviceData:
     return DeviceData(*(jax.device_put(a) for a in arrays))
 
 
-def make_engine(config, data, **method_extras) -> Engine:
-    """The static :class:`Engine` of ``config`` on ``data`` (a ``memjax.data.Dataset``)."""
+def make_engine(config, data, test_acc: bool = True, **method_extras) -> Engine:
+    """The static :class:`Engine` of ``config`` on ``data`` (a ``memjax.data.Dataset``); ``test_acc=False``
+    leaves the test split out of the per-epoch metrics."""
     config.validate("train")
     method = methods.get(config.method)
     n_train = len(data.train_labels)
@@ -158,6 +160,7 @@ def make_engine(config, data, **method_extras) -> Engine:
         decay_start=config.decay_start,
         input_shape=data.input_shape,
         tally_epochs=config.tally_epochs,
+        test_acc=test_acc,
     )
 
 
@@ -249,17 +252,19 @@ def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, ke
     return new_state, (objective.per_net, weights.sum(-1), kept_clean, weights)
 
 
-def evaluate(engine: Engine, state: TrainState, images, labels, weights) -> jax.Array:
-    """Per-network accuracy on a padded eval split (running BN statistics); NaN if any logit is not finite."""
+def evaluate(engine: Engine, state: TrainState, images, weights, *labels) -> tuple[jax.Array, ...]:
+    """Per-network accuracy on a padded eval split (running BN statistics) against each label set of
+    ``labels``, all from one forward pass; NaN if any logit is not finite."""
 
     def chunk(carry, inputs):
-        x, y, w = inputs
+        x, w, *ys = inputs
         logits, _ = apply(engine, state.params, state.batch_stats, scale_inputs(x), False)
-        correct = jnp.sum((jnp.argmax(logits, -1) == y) * w, axis=-1)
+        predicted = jnp.argmax(logits, -1)
+        correct = tuple(jnp.sum((predicted == y) * w, axis=-1) for y in ys)
         return carry, (correct, jnp.all(jnp.isfinite(logits), axis=(1, 2)))
 
-    _, (correct, finite) = jax.lax.scan(chunk, None, (images, labels, weights))
-    return jnp.where(finite.all(0), correct.sum(0) / weights.sum(), jnp.nan)
+    _, (correct, finite) = jax.lax.scan(chunk, None, (images, weights, *labels))
+    return tuple(jnp.where(finite.all(0), c.sum(0) / weights.sum(), jnp.nan) for c in correct)
 
 
 def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, key):
@@ -284,14 +289,16 @@ def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, 
         jnp.zeros((n, len(data.train_y))).at[:, order].add(jnp.moveaxis(weights, 1, 0).reshape(n, -1)),
     )
     kept_total = kept.sum(0)
+    val_acc, val_clean_acc = evaluate(engine, state, data.val_x, data.val_w, data.val_y, data.val_clean_y)
     metrics = {
         "train_loss": loss.mean(0),
         "label_precision": kept_clean.sum(0) / jnp.maximum(kept_total, 1),
         "kept_fraction": kept_total / n_used,
-        "val_acc": evaluate(engine, state, data.val_x, data.val_y, data.val_w),
-        "test_acc": evaluate(engine, state, data.test_x, data.test_y, data.test_w),
-        "val_clean_acc": evaluate(engine, state, data.val_x, data.val_clean_y, data.val_w),
+        "val_acc": val_acc,
+        "val_clean_acc": val_clean_acc,
     }
+    if engine.test_acc:
+        (metrics["test_acc"],) = evaluate(engine, state, data.test_x, data.test_w, data.test_y)
     return state, metrics, tally
 
 
@@ -374,17 +381,19 @@ class Train:
         return sharding.run_sharded(metrics_only, self.replicated, per_run, self.mesh, gather=True)
 
 
-def make_train(config, data, callback: Callable | None = None, **method_extras) -> Train:
+def make_train(config, data, callback: Callable | None = None, test_acc: bool = True, **method_extras) -> Train:
     """Build ``train(schedule, key) -> (metrics, state)`` for ``config`` on ``data`` (a ``memjax.data.Dataset``).
 
     ``metrics`` maps each name in ``METRICS`` to an (E, N) float32 array (epoch, network): mean training loss
     on the kept samples, label precision and share of the kept samples, validation and test accuracy, and
     validation accuracy against the clean validation labels (for measuring the reward, never used by it).
+    ``test_acc=False`` leaves out ``test_acc`` and its forward pass over the test split, which a search
+    never reads (a fifth of an epoch at the MNIST subset's split sizes).
     ``callback(epoch, metrics)``, if given, is called on the host after every epoch (once per candidate
     under vmap); without one the program contains no host call at all. ``method_extras`` go to the
     method's ``build`` (e.g. F-correction's transition matrix).
     """
-    engine = make_engine(config, data, **method_extras)
+    engine = make_engine(config, data, test_acc, **method_extras)
     device = device_data(data, config.eval_batch_size)
 
     def one(data, schedule, key, carry=None):

@@ -154,7 +154,6 @@ def test_more_generations_extend_a_finished_search_and_other_changes_are_refused
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_real_training_on_digits_resumes_to_the_same_end(tmp_path):
     from memjax.data import load_digits, make_dataset
 
@@ -173,6 +172,22 @@ def test_real_training_on_digits_resumes_to_the_same_end(tmp_path):
     assert len(records) == 8 and len({r["fitness"] for r in records}) > 1  # schedules change the outcome
     assert all(0.0 < r["fitness"] <= 1.0 for r in records)
     assert all(r["fitness"] == pytest.approx(np.mean(r["metrics"]["val_acc_last"]), abs=0.2) for r in records)
+    assert all("test_acc_last" not in r["metrics"] for r in records)  # the search never evaluates the test split
+
+
+def test_search_test_acc_adds_the_test_split_and_changes_nothing_else():
+    from memjax.data import load_digits, make_dataset
+    from memjax.train import METRICS
+
+    config = Config(model="mlp", epochs=2, batch_size=64, noise_rate=0.5)
+    data = make_dataset(load_digits(), config)
+    schedules, keys = jnp.ones((2, 2)), jax.random.split(jax.random.key(3), 2)
+    lean = pipeline.make_evaluate(config, data)(schedules, keys)
+    full = pipeline.make_evaluate(config.replace(search_test_acc=True), data)(schedules, keys)
+    assert set(full) == set(METRICS) and set(lean) == set(METRICS) - {"test_acc"}
+    assert np.all(full["test_acc"] > 0.1)  # chance is 0.1
+    for name, values in lean.items():
+        np.testing.assert_allclose(values, full[name], rtol=1e-6, atol=1e-6, err_msg=name)
 
 
 @pytest.mark.parametrize("search", ALGORITHMS)

@@ -235,3 +235,18 @@ def test_clean_validation_accuracy_is_the_clean_val_runs_reward(digits):
     np.testing.assert_array_equal(clean["val_clean_acc"], clean["val_acc"])
     np.testing.assert_array_equal(noisy["test_acc"], clean["test_acc"])
     assert np.all(noisy["val_clean_acc"][-1] > noisy["val_acc"][-1] + 0.1)  # half the noisy labels are wrong
+
+
+def test_a_run_without_test_evaluation_trains_the_same_networks(digits):
+    """test_acc=False (searches) drops only the test split's forward pass: the other metrics are those of
+    the full run, and the full run's last test accuracy is the final networks' accuracy by predict."""
+    data = make_dataset(digits, DIGITS)
+    schedule, key = coteaching_schedule(DIGITS.epochs, DIGITS.noise_rate), jax.random.key(7)
+    full, state = make_train(DIGITS, data)(schedule, key)
+    lean, lean_state = make_train(DIGITS, data, test_acc=False)(schedule, key)
+    assert set(full) == set(METRICS) and set(lean) == set(METRICS) - {"test_acc"}
+    for name in lean:
+        np.testing.assert_allclose(lean[name], full[name], rtol=1e-6, atol=1e-6)
+    probs = np.asarray(engine_lib.predict(make_train(DIGITS, data).engine, lean_state, jnp.asarray(data.test_images)))
+    by_hand = (probs.argmax(-1) == data.test_labels).mean(-1)
+    np.testing.assert_allclose(full["test_acc"][-1], by_hand, atol=1e-6)
