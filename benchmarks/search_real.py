@@ -43,7 +43,7 @@ ALGORITHMS = {"ng": "NG", "random": "random", "hyperband": "Hyperband", "bo": "B
 SETTINGS = {
     "digits-sym50": {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.5, "batch_size": 32},
     "digits-pair45": {"dataset": "digits", "noise": "pair", "noise_rate": 0.45, "batch_size": 32},
-    "mnist-sym50": {"dataset": "mnist", "noise": "symmetric", "noise_rate": 0.5, "train_subset": 4000},
+    "mnist17k-sym50": {"dataset": "mnist17k", "noise": "symmetric", "noise_rate": 0.5, "train_subset": 4000},
 }
 PROTOCOL = {"model": "mlp", "population": 8, "reward_epochs": 5, "init_epoch": 0}
 

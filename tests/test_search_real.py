@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from benchmarks import search_real
+from memjax import data as data_lib
 
 
 @jax.jit
@@ -39,3 +40,9 @@ def test_one_search_records_every_candidate_and_returns_the_drivers_pick(search)
     curve = search_real.on_grid(result, grid)
     assert np.isnan(curve[0]) and np.isnan(curve[1]) and np.isnan(curve[2]) == (not full[0])
     assert curve[-1] == pytest.approx(result["pick_reward"])
+
+
+def test_every_setting_names_a_known_dataset_and_builds_a_valid_config():
+    for setting, fields in search_real.SETTINGS.items():
+        assert fields["dataset"] in ("digits", *data_lib.SHARED_FILES), fields  # offline data only
+        search_real.make_config(setting, epochs=10, generations=3).validate("data")
