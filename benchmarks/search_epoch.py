@@ -12,11 +12,11 @@ programs called alternately, best of ``--repeats`` wall and CPU seconds each (:m
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from benchmarks import timing
 from benchmarks.bench import synthetic_dataset
@@ -35,13 +35,10 @@ def run(population: int = 8, epochs: int = 2, repeats: int = 3) -> dict:
         "test split every epoch": pipeline.make_evaluate(config.replace(search_test_acc=True), data),
         "validation only (default)": pipeline.make_evaluate(config, data),
     }
-    for evaluate in variants.values():  # compile
-        evaluate(schedules, keys)
-    best = {name: (np.inf, np.inf) for name in variants}
-    for _ in range(repeats):  # alternated, so both see the same machine load
-        for name, evaluate in variants.items():
-            wall, cpu = timing.best_of(lambda e=evaluate: e(schedules, keys), 1)
-            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    calls = {name: functools.partial(evaluate, schedules, keys) for name, evaluate in variants.items()}
+    for call in calls.values():  # compile
+        call()
+    best = timing.best_of_alternated(calls, repeats)
     samples = population * epochs * (SPLITS["train"] // config.batch_size) * config.batch_size
     rows = [
         {"variant": name, "wall_s": round(w, 3), "cpu_s": round(c, 3), "train_samples_per_cpu_s": round(samples / c)}

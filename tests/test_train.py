@@ -242,11 +242,12 @@ def test_a_run_without_test_evaluation_trains_the_same_networks(digits):
     the full run, and the full run's last test accuracy is the final networks' accuracy by predict."""
     data = make_dataset(digits, DIGITS)
     schedule, key = coteaching_schedule(DIGITS.epochs, DIGITS.noise_rate), jax.random.key(7)
-    full, state = make_train(DIGITS, data)(schedule, key)
+    train = make_train(DIGITS, data)
+    full, _ = train(schedule, key)
     lean, lean_state = make_train(DIGITS, data, test_acc=False)(schedule, key)
     assert set(full) == set(METRICS) and set(lean) == set(METRICS) - {"test_acc"}
     for name in lean:
         np.testing.assert_allclose(lean[name], full[name], rtol=1e-6, atol=1e-6)
-    probs = np.asarray(engine_lib.predict(make_train(DIGITS, data).engine, lean_state, jnp.asarray(data.test_images)))
+    probs = np.asarray(engine_lib.predict(train.engine, lean_state, jnp.asarray(data.test_images)))
     by_hand = (probs.argmax(-1) == data.test_labels).mean(-1)
     np.testing.assert_allclose(full["test_acc"][-1], by_hand, atol=1e-6)
