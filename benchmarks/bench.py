@@ -9,7 +9,8 @@ candidate), of CNNSmall on CIFAR-shaped data, the compile time, and achieved GFL
 of the compiled run divided by its time) next to a same-dtype matmul measured in the same process.
 "Samples" counts training samples seen by the pair per second (each feeds both networks). Each row also
 gives XLA's memory footprint of the compiled program (arguments, outputs, temporaries) and the wall time
-of one 200-epoch generation at the measured rate. The PyTorch peer (:mod:`benchmarks.torch_peer`, when
+of one 200-epoch generation at the measured rate, and the pair step's floor: its matrix products alone
+(:func:`pair_matmul_floor_ms`). The PyTorch peer (:mod:`benchmarks.torch_peer`, when
 torch is installed) runs the same float32 MLP-pair step as an eager loop, and the ratio is printed.
 """
 
@@ -56,6 +57,7 @@ def _timed(fn, *args, repeats: int) -> tuple[float, float]:
 
 
 MEMORY_PARTS = ("argument", "output", "temp")
+BATCH = Config().batch_size  # every grid row trains at the default batch size (128)
 GRIDS = {  # model → populations (0 = one run without vmap); the GPU grid of the README's "Performance"
     "cpu": {"mlp": None, "cnn_small": (0,)},  # None: the --populations flag
     "gpu": {"mlp": (1, 8, 32, 128), "cnn_small": (1, 8, 32, 128), "cnn": (1, 8, 32, 128)},
@@ -124,13 +126,38 @@ def matmul_gflops(n: int, dtype: str, repeats: int = 5) -> float:
     return 2 * n**3 * 4 / _timed(chain, a, repeats=repeats)[0] / 1e9
 
 
+def pair_matmul_floor_ms(dtype: str = "float32", batch: int = BATCH, dims=(784, 256, 10), steps: int = 200) -> float:
+    """Milliseconds per step of the MLP pair's matrix products alone, per network: the forward x·W₁, h·W₂,
+    the weight gradients xᵀ·δh, hᵀ·δl and the hidden gradient δl·W₂ᵀ (the input's gradient is never
+    computed): a floor for the whole step (forward, backward, Adam, selection) on this device and dtype."""
+    d, h, c = dims
+    shapes = [(batch, d), (2, batch, h), (2, batch, c), (2, d, h), (2, h, c)]
+    keys = jax.random.split(jax.random.key(0), len(shapes))
+    x, dh, dl, w1, w2 = (jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes, strict=True))
+
+    def products(x, n):
+        dot = lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32).astype(dtype)
+        hidden = dot(x, w1[n])
+        parts = (dot(hidden, w2[n]), dot(x.T, dh[n]), dot(hidden.T, dl[n]), dot(dl[n], w2[n].T))
+        return sum(p.astype(jnp.float32).sum() for p in parts)
+
+    @jax.jit
+    def loop(x):  # each step reads the last one's result, so XLA cannot hoist the products out of the loop
+        step = lambda acc, _: (acc + products(x + (acc * 1e-9).astype(dtype), 0) + products(x, 1), None)
+        return jax.lax.scan(step, jnp.float32(0), None, length=steps)[0]
+
+    jax.block_until_ready(loop(x))
+    return _timed(loop, x, repeats=5)[0] / steps * 1e3
+
+
 def run(dtypes=("float32", "bfloat16"), populations=(0, 1, 4, 16), epochs=2, grid="cpu", peer=True, models=None):
     """The grid's rows (of ``models``, default all) for every dtype, and (``peer``) the PyTorch peer of the
     float32 MLP pair."""
     data = {model: synthetic_dataset(n, shape, classes) for model, (shape, classes, n) in SHAPES.items()}
-    rows, peaks = [], {}
+    rows, peaks, floors = [], {}, {}
     for dtype in dtypes:
         peaks[dtype] = round(matmul_gflops(2048, dtype), 1)
+        floors[dtype] = round(pair_matmul_floor_ms(dtype), 3)
         for model, ks in GRIDS[grid].items() if models is None else ((m, GRIDS[grid][m]) for m in models):
             config = Config(model=model, epochs=epochs, compute_dtype=dtype)
             rows += [measure_training(config, data[model], k) for k in (populations if ks is None else ks)]
@@ -143,6 +170,7 @@ def run(dtypes=("float32", "bfloat16"), populations=(0, 1, 4, 16), epochs=2, gri
         "jax": jax.__version__,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "matmul_gflops_2048": peaks,
+        "pair_matmul_floor_ms": floors,
         "runs": rows,
         "peers": peers,
         "peer_note": note,
@@ -184,6 +212,14 @@ def format_table(result: dict) -> str:
             f"MLP pair, float32, one run: {ratio:.2f}× the PyTorch eager loop's samples/s ({threads} threads), "
             f"{per_cpu:.2f}× its samples per CPU second"
         )
+    ours = [r for r in result["runs"] if (r["model"], r["dtype"], r["population"]) == ("mlp", "float32", 0)]
+    if ours and "float32" in result["pair_matmul_floor_ms"]:
+        step, floor = BATCH * 1e3 / ours[0]["samples_per_s"], result["pair_matmul_floor_ms"]["float32"]
+        line = f"MLP pair, float32, one step: {step:.2f} ms; its matrix products alone: {floor:.2f} ms"
+        if result["peers"]:
+            torch_step = BATCH * 1e3 / result["peers"][0]["samples_per_s"]
+            line += f"; PyTorch's step {torch_step:.2f} ms, so 2× PyTorch needs a step of {torch_step / 2:.2f} ms"
+        lines.append(line)
     if result["peer_note"]:
         lines.append(result["peer_note"])
     return "\n".join(lines)

@@ -224,15 +224,13 @@ def print_summary(result: dict, run_dir: Path) -> None:
     print(f"\n{'schedule'.ljust(width)}  final test accuracy (mean ± std over seeds)")
     for label, row in result["table"].items():
         print(f"{label.ljust(width)}  {row['mean']:.4f} ± {row['std']:.4f}")
-    issues = result.get("label_issues")  # absent in multi-process runs
-    if issues is not None:
-        print(f"\nlabel issues: {issues['flagged']} of {issues['samples']} samples flagged", end="")
-        quality = issues["detection"]
-        if quality is not None:
-            print(f" (precision {quality['precision']:.3f}, recall {quality['recall']:.3f}", end="")
-            print(f", F1 {quality['f1']:.3f})", end="")
-    files = "summary.md, metrics.json, " + ("label_issues.csv, " if issues is not None else "") + "epochs.csv, *.png"
-    print(f"\nrun folder: {run_dir}  ({files})")
+    issues = result["label_issues"]
+    print(f"\nlabel issues: {issues['flagged']} of {issues['samples']} samples flagged", end="")
+    quality = issues["detection"]
+    if quality is not None:
+        print(f" (precision {quality['precision']:.3f}, recall {quality['recall']:.3f}", end="")
+        print(f", F1 {quality['f1']:.3f})", end="")
+    print(f"\nrun folder: {run_dir}  (summary.md, metrics.json, label_issues.csv, epochs.csv, *.png)")
 
 
 def _plan(args: argparse.Namespace) -> dict:
@@ -289,7 +287,7 @@ def main(argv=None) -> int:
         _stop(error, run_dir)
     if main_process:
         print_summary(result, run_dir)
-    if export is not None and result["issues"] is not None and main_process:
+    if export is not None and main_process:
         kept = pipeline.export_clean(config, data, result["issues"], export, args.relabel)
         print(f"cleaned training set ({kept} samples): {export}")
     return 0

@@ -37,7 +37,7 @@ from memjax import (
 from memjax import data as data_lib
 from memjax.schedules import S2E_SPACE, coteaching_schedule
 from memjax.search import driver
-from memjax.train import make_train, predict
+from memjax.train import make_train
 
 SEARCH_LABEL, BASELINE_LABEL = "S2E (searched R(t))", "Co-teaching R(t)"
 
@@ -142,13 +142,12 @@ def retrain(
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
     keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
     carries = method.prepare(config, data, keys) if method.prepare else None
-    if issues_of is None:  # metrics only: gathered on every process of a multi-process run
+    if issues_of is None:  # metrics only
         metrics, table = train.population_metrics(stacked, keys, carries), None
-    else:  # the final states too, for the label issues (single-process runs)
-        metrics, states = train.population(stacked, keys, carries)
-        metrics = jax.device_get(metrics)
+    else:  # and the label issues of the runs of schedule ``issues_of``
+        metrics, scores = train.population_scores(stacked, keys, carries)
         rows = np.asarray([i for i, label in enumerate(labels) if label == issues_of])
-        table = issues(config, data, train, jax.tree.map(lambda a: a[rows], states))
+        table = issues(config, data, {name: value[rows] for name, value in scores.items()})
     runs = [
         {
             "label": label,
@@ -164,18 +163,14 @@ def retrain(
     return runs, table
 
 
-def issues(config, data, train, states) -> dict:
-    """The label-issue table (:func:`memjax.label_issues.issue_table`) of retrained ``states`` (R runs):
-    probabilities averaged over runs and networks, the selection's left-out share over the last
-    ``config.tally_epochs`` epochs pooled over them (for methods that select)."""
-    score = jax.jit(jax.vmap(lambda s, x: predict(train.engine, s, x).mean(0), in_axes=(0, None)))
-    train_probs = np.asarray(score(states, train.data.train_x)).mean(0)
-    val_probs = np.asarray(score(states, jax.device_put(data.val_images))).mean(0)
+def issues(config, data, scores: dict[str, np.ndarray]) -> dict:
+    """The label-issue table (:func:`memjax.label_issues.issue_table`) of R retrained runs' ``scores``
+    (:func:`memjax.train.scores`, a leading R axis): probabilities averaged over the runs, the selection's
+    left-out share over the last ``config.tally_epochs`` epochs pooled over them (methods that select)."""
     left_out = None
     if methods.get(config.method).uses_schedule:
-        seen, kept = jax.device_get((states.tally.seen, states.tally.kept))
-        left_out = label_issues.left_out_fraction(seen.sum(0), kept.sum(0))
-    return label_issues.issue_table(data, train_probs, val_probs, left_out)
+        left_out = label_issues.left_out_fraction(scores["seen"].sum(0), scores["kept"].sum(0))
+    return label_issues.issue_table(data, scores["train_probs"].mean(0), scores["val_probs"].mean(0), left_out)
 
 
 def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) -> tuple[dict, dict]:
@@ -216,18 +211,15 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
         schedules = {config.method: np.asarray(default_schedule(config, tau))}
     bar = progress(len(schedules) * config.seeds * config.epochs, "retrain")
     primary = SEARCH_LABEL if mode == "search" else config.method
-    issues_of = primary if jax.process_count() == 1 else None  # label issues need the states on one host
-    runs, issues_table = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1), issues_of=issues_of)
+    runs, issues_table = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1), issues_of=primary)
     bar.close()
     if "prepared" in runs[0]:
         extra["prepared"] = [jax.tree.map(lambda a: a.tolist(), run["prepared"]) for run in runs]
     table = report.accuracy_table(runs)
-    if issues_table is not None:
-        extra["label_issues"] = report.issue_summary(issues_table, primary)
+    extra["label_issues"] = report.issue_summary(issues_table, primary)
     if distributed.is_main():
         write_outputs(run_dir, config, runs, table, schedules, extra)
-        if issues_table is not None:
-            report.write_label_issues(run_dir / "label_issues.csv", issues_table, data.names, data.class_names)
+        report.write_label_issues(run_dir / "label_issues.csv", issues_table, data.names, data.class_names)
     return {"table": table, "issues": issues_table, **extra}
 
 

@@ -166,7 +166,7 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     for label, row in table.items():
         seeds = ", ".join(f"{a:.4f}" for a in row["test_acc_per_seed"])
         lines.append(f"| {label} | {row['mean']:.4f} ± {row['std']:.4f} | {seeds} |")
-    if "label_issues" in extra:  # single-process runs (the states stay sharded over hosts otherwise)
+    if "label_issues" in extra:
         lines += ["", *_issue_lines(extra["label_issues"])]
     lines += ["", "![test accuracy](test_accuracy.png)", "", "![R(t)](schedule.png)"]
     if "search" in extra:

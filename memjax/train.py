@@ -333,6 +333,8 @@ def predict(engine: Engine, state: TrainState, images, chunk: int = 1000) -> jax
     ``data.train_x``: p(y | x) as each trained network estimates it (evaluation mode: running BN statistics,
     no dropout), in chunks; pure, so ``jax.vmap`` it over a population's states."""
     n = len(images)
+    if n == 0:  # e.g. no validation split: (N, 0, C)
+        return predict(engine, state, jnp.zeros((1, *images.shape[1:]), images.dtype))[:, :0]
     chunk = min(chunk, n)
     idx = jnp.minimum(jnp.arange(-(-n // chunk) * chunk), n - 1).reshape(-1, chunk)
 
@@ -344,6 +346,19 @@ def predict(engine: Engine, state: TrainState, images, chunk: int = 1000) -> jax
     return jnp.moveaxis(probs, 1, 0).reshape(engine.num_nets, -1, probs.shape[-1])[:, :n]
 
 
+def scores(engine: Engine, data: DeviceData, state: TrainState, val_size: int) -> dict[str, jax.Array]:
+    """What :mod:`memjax.label_issues` reads of one finished run: the networks' mean probabilities on the
+    training samples (n, C) and on the first ``val_size`` (unpadded) validation samples (n_val, C), and the
+    final state's :class:`Tally` (``seen`` (n,), ``kept`` (N, n))."""
+    val_x = data.val_x.reshape(-1, *data.val_x.shape[2:])[:val_size]
+    return {
+        "train_probs": predict(engine, state, data.train_x).mean(0),
+        "val_probs": predict(engine, state, val_x).mean(0),
+        "seen": state.tally.seen,
+        "kept": state.tally.kept,
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class Train:
     """``train(schedule, key[, carry]) -> (metrics, state)`` and ``train.population(schedules, keys[, carries])``:
@@ -353,6 +368,7 @@ class Train:
     data: DeviceData
     compiled_run: Callable  # jit(run)(data, schedule, key[, carry])
     compiled_population: Callable  # jit(vmap(run))(data, schedules, keys[, carries])
+    compiled_scored: Callable  # the same, returning (metrics, scores of every run) instead of final states
     mesh: Any  # the population mesh when there are several devices, else None
     replicated: DeviceData | None  # the data on every device of ``mesh``
 
@@ -374,11 +390,18 @@ class Train:
     def population_metrics(self, schedules, keys, carries=None) -> dict[str, np.ndarray]:
         """The metrics of :meth:`population` as host arrays on every process, also when the mesh spans
         several processes (:mod:`memjax.distributed`); the final states stay on the devices."""
+        return self._gathered(lambda *args: self.compiled_population(*args)[0], schedules, keys, carries)
+
+    def population_scores(self, schedules, keys, carries=None) -> tuple[dict, dict]:
+        """(metrics, :func:`scores` of every run) of :meth:`population` as host arrays on every process:
+        the label issues' inputs, computed where each run's state lives, so multi-process runs have them."""
+        return self._gathered(self.compiled_scored, schedules, keys, carries)
+
+    def _gathered(self, fn: Callable, schedules, keys, carries):
         per_run = (schedules, keys) if carries is None else (schedules, keys, carries)
         if self.mesh is None:
-            return jax.device_get(self.compiled_population(self.data, *per_run)[0])
-        metrics_only = lambda *args: self.compiled_population(*args)[0]
-        return sharding.run_sharded(metrics_only, self.replicated, per_run, self.mesh, gather=True)
+            return jax.device_get(fn(self.data, *per_run))
+        return sharding.run_sharded(fn, self.replicated, per_run, self.mesh, gather=True)
 
 
 def make_train(config, data, callback: Callable | None = None, test_acc: bool = True, **method_extras) -> Train:
@@ -404,6 +427,12 @@ def make_train(config, data, callback: Callable | None = None, test_acc: bool = 
             return jax.vmap(one, in_axes=(None, 0, 0))(data, schedules, keys)
         return jax.vmap(one, in_axes=(None, 0, 0, 0))(data, schedules, keys, carries)
 
+    n_val = len(data.val_labels)
+
+    def scored(data, *per_run):
+        metrics, states = population(data, *per_run)
+        return metrics, jax.vmap(lambda state: scores(engine, data, state, n_val))(states)
+
     mesh = sharding.population_mesh() if jax.device_count() > 1 else None
     replicated = sharding.replicate(device, mesh) if mesh is not None else None
-    return Train(engine, device, jax.jit(one), jax.jit(population), mesh, replicated)
+    return Train(engine, device, jax.jit(one), jax.jit(population), jax.jit(scored), mesh, replicated)

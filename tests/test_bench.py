@@ -21,7 +21,7 @@ def test_bench_writes_table_and_json(tmp_path, capsys):
         k, n_train = max(r["population"], 1), {"mlp": 12_800, "cnn_small": 6_400}[r["model"]]
         assert r["samples_per_s"] * r["run_s"] == pytest.approx(k * n_train, rel=1e-2)  # run_s is rounded to ms
         assert r["gflops"] > 0
-    assert result["matmul_gflops_2048"]["float32"] > 0
+    assert result["matmul_gflops_2048"]["float32"] > 0 and result["pair_matmul_floor_ms"]["float32"] > 0
     assert "| mlp | float32 |" in capsys.readouterr().out
 
 
@@ -35,11 +35,12 @@ def test_pytorch_peer_is_optional_and_its_ratio_printed(monkeypatch):
     peer = {**row, "model": "mlp (PyTorch eager)", "samples_per_s": 1200, "samples_per_s_per_candidate": 1200}
     peer.update(samples_per_cpu_s=500, threads=2)
     result = {"runs": [ours], "peers": [peer], "peer_note": None, "matmul_gflops_2048": {}, "device": "cpu"}
-    result["platform"] = "cpu"
+    result.update(platform="cpu", pair_matmul_floor_ms={"float32": 30.0})
     assert bench.peer_ratio(result) == 2.5 and bench.peer_ratio(result, "samples_per_cpu_s") == 4.0
-    assert "2.50× the PyTorch eager loop's samples/s (2 threads), 4.00× its samples per CPU second" in (
-        bench.format_table(result)
-    )
+    table = bench.format_table(result)
+    assert "2.50× the PyTorch eager loop's samples/s (2 threads), 4.00× its samples per CPU second" in table
+    # 128 samples per step: 42.67 ms at 3,000/s, 106.67 ms at 1,200/s
+    assert "one step: 42.67 ms; its matrix products alone: 30.00 ms; PyTorch's step 106.67 ms, so 2× " in table
     assert bench.peer_ratio({**result, "peers": []}) is None
 
 

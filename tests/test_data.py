@@ -1,4 +1,5 @@
-"""memjax.data: name resolution, npz / tfds / digits loading, validation errors, subset, noise and splits."""
+"""memjax.data and memjax.tfds_data: name resolution, npz / tfds / digits loading, validation errors, subset,
+noise and splits."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memjax import data, noise
+from memjax import data, noise, tfds_data
 from memjax.config import Config
 
 MNIST_TRAIN_COUNTS = [1732, 1981, 1693, 1821, 1678, 1539, 1727, 1844, 1676, 1744]
@@ -391,7 +392,7 @@ def test_real_cifar10_full_load(cifar10_npz, monkeypatch):
 
 def test_missing_tfds_data_fails_fast_offline(tmp_path, no_env_dirs, monkeypatch):
     probes = []
-    monkeypatch.setattr(data, "network_available", lambda *a, **k: probes.append(a) or False)
+    monkeypatch.setattr(tfds_data, "network_available", lambda *a, **k: probes.append(a) or False)
     for name in ("cifar100", "tfds:mnist", "cifar10_n", "mnist"):
         start = time.perf_counter()
         with pytest.raises(data.DataError) as err:
@@ -410,13 +411,13 @@ def test_missing_tfds_data_fails_fast_offline(tmp_path, no_env_dirs, monkeypatch
 def test_when_missing_tfds_data_is_prepared(tmp_path, no_env_dirs, monkeypatch):
     """tfds' prepare-on-first-use: only with tfds installed and the network up, unless download says otherwise."""
     calls = []
-    monkeypatch.setattr(data, "_download", lambda name, target: calls.append((name, target)))
+    monkeypatch.setattr(tfds_data, "_download", lambda name, target: calls.append((name, target)))
     online = {"up": True}
-    monkeypatch.setattr(data, "network_available", lambda *a, **k: online["up"])
+    monkeypatch.setattr(tfds_data, "network_available", lambda *a, **k: online["up"])
 
     def attempt(download=None):
         with pytest.raises(data.DataError) as err:  # the stub prepares nothing, so loading still fails
-            data.load_tfds("cifar100", data_dir=tmp_path, download=download)
+            tfds_data.load("cifar100", data_dir=tmp_path, download=download)
         return one_line(err)
 
     assert "preparing it left no dataset_info.json" in attempt() and calls == [("cifar100", tmp_path)]
@@ -435,10 +436,10 @@ def test_network_probe(tmp_path):
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        assert data.network_available(server.getsockname(), timeout=2.0)
+        assert tfds_data.network_available(server.getsockname(), timeout=2.0)
         port = server.getsockname()[1]
     start = time.perf_counter()
-    assert not data.network_available(("127.0.0.1", port), timeout=2.0)  # closed now: refused at once
+    assert not tfds_data.network_available(("127.0.0.1", port), timeout=2.0)  # closed now: refused at once
     assert time.perf_counter() - start < 2.0
 
 
@@ -447,11 +448,11 @@ def test_find_prepared_picks_newest_complete_version(tmp_path):
         (tmp_path / rel).mkdir(parents=True)
     for rel in ("mnist/1.0.0", "mnist/3.0.1", "mnist/incomplete.ABC_3.0.2", "mnist/10.0.0-tmp"):
         (tmp_path / rel / "dataset_info.json").write_text("{}")
-    assert data.find_prepared("mnist", [tmp_path / "x", tmp_path]) == tmp_path / "mnist/3.0.1"
+    assert tfds_data.find_prepared("mnist", [tmp_path / "x", tmp_path]) == tmp_path / "mnist/3.0.1"
     (tmp_path / "cfg_ds/plain/2.1.0").mkdir(parents=True)
     (tmp_path / "cfg_ds/plain/2.1.0/dataset_info.json").write_text("{}")
-    assert data.find_prepared("cfg_ds", [tmp_path]) == tmp_path / "cfg_ds/plain/2.1.0"
-    assert data.find_prepared("cifar100", [tmp_path]) is None
+    assert tfds_data.find_prepared("cfg_ds", [tmp_path]) == tmp_path / "cfg_ds/plain/2.1.0"
+    assert tfds_data.find_prepared("cifar100", [tmp_path]) is None
 
 
 def digits_28() -> dict:
@@ -520,8 +521,8 @@ def test_tfds_prepared_data_loads_without_downloading(tfds_mnist, no_env_dirs, m
     def no_download(*args, **kwargs):
         raise AssertionError("a download was attempted")
 
-    monkeypatch.setattr(data, "_download", no_download)
-    out, classes = data.load_tfds("mnist", data_dir=root)
+    monkeypatch.setattr(tfds_data, "_download", no_download)
+    out, classes = tfds_data.load("mnist", data_dir=root)
     assert classes == 10
     for key in data.SPLIT_KEYS:
         np.testing.assert_array_equal(out[key], arrays[key])
@@ -533,18 +534,18 @@ def test_tfds_prepared_data_loads_without_downloading(tfds_mnist, no_env_dirs, m
     assert ds.input_shape == (28, 28, 1)
     # found through $TFDS_DATA_DIR as well
     monkeypatch.setenv("TFDS_DATA_DIR", str(root))
-    again, _ = data.load_tfds("mnist")
+    again, _ = tfds_data.load("mnist")
     np.testing.assert_array_equal(again["test_images"], arrays["test_images"])
 
 
 def test_first_use_prepares_then_loads(tfds_mnist, tmp_path, no_env_dirs, monkeypatch):
     root, prepared, arrays = tfds_mnist
-    monkeypatch.setattr(data, "network_available", lambda *a, **k: True)
+    monkeypatch.setattr(tfds_data, "network_available", lambda *a, **k: True)
 
     def fake_download(name, target):  # leaves what tfds' download_and_prepare leaves
         shutil.copytree(prepared, Path(target) / name / prepared.name)
 
-    monkeypatch.setattr(data, "_download", fake_download)
+    monkeypatch.setattr(tfds_data, "_download", fake_download)
     ds = data.load(Config(dataset="mnist", data_dir=str(tmp_path / "fresh"), noise_rate=0.3, val_fraction=0.1))
     np.testing.assert_array_equal(ds.test_labels, arrays["test_labels"])
     assert (tmp_path / "fresh" / "mnist" / prepared.name / "dataset_info.json").is_file()
@@ -561,7 +562,7 @@ def test_tfds_tfrecord_without_tensorflow_says_how_to_fix(tfds_mnist, tmp_path, 
     (copy / "dataset_info.json").write_text(json.dumps(info))
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # as on a machine without TensorFlow
     with pytest.raises(data.DataError, match="tfrecord.*tensorflow-cpu.*array_record") as err:
-        data.load_tfds("mnist", data_dir=tmp_path)
+        tfds_data.load("mnist", data_dir=tmp_path)
     one_line(err)
 
 
@@ -569,7 +570,7 @@ def test_tfds_not_installed_says_how_to_fix(tfds_mnist, monkeypatch):
     root, _, _ = tfds_mnist
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
     with pytest.raises(data.DataError, match=r"memjax\[tfds\]") as err:
-        data.load_tfds("mnist", data_dir=root)
+        tfds_data.load("mnist", data_dir=root)
     one_line(err)
 
 
@@ -608,5 +609,5 @@ def test_tfds_cifar10_n_human_labels(tmp_path_factory, no_env_dirs):
         np.testing.assert_array_equal(ds.train_labels, given)  # human labels, not 90% synthetic noise
         assert ds.actual_noise_rate == pytest.approx(np.mean(given != clean))
     with pytest.raises(data.DataError, match="no feature noise_label") as err:
-        data.load_tfds("cifar10_n", root, noisy_feature="noise_label")
+        tfds_data.load("cifar10_n", root, noisy_feature="noise_label")
     one_line(err)

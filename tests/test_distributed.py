@@ -98,13 +98,24 @@ def _history(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
 
 
+def _issue_rows(run: Path) -> tuple[list, np.ndarray]:
+    """label_issues.csv's rows: (their text columns, their float columns)."""
+    header, *rows = [line.split(",") for line in (run / "label_issues.csv").read_text().splitlines()]
+    floats = [i for i, name in enumerate(header) if name in ("predicted_prob", "given_prob", "left_out", "score")]
+    text = [[v for i, v in enumerate(row) if i not in floats] for row in rows]
+    return [header, *text], np.array([[float(row[i] or "nan") for i in floats] for row in rows])  # "": NaN
+
+
 def _assert_same_run(a: Path, b: Path) -> None:
-    """Identical search and test accuracies. The mean training loss may differ in its last float32 bit:
-    XLA:CPU sums it in another order for a different number of candidates per program. Label issues are
-    found in single-process runs only (the final states stay on their hosts)."""
+    """Identical search, test accuracies and label issues (the same samples flagged, in the same order).
+    The mean training loss and the probabilities may differ in their last float32 bit: XLA:CPU sums in
+    another order for a different number of candidates per program."""
     metrics_a, metrics_b = (json.loads((run / "metrics.json").read_text()) for run in (a, b))
-    metrics_a.pop("label_issues", None)
+    assert metrics_a["label_issues"]["samples"] > 0
     assert metrics_a == metrics_b
+    (text_a, floats_a), (text_b, floats_b) = _issue_rows(a), _issue_rows(b)
+    assert text_a == text_b
+    np.testing.assert_allclose(floats_a, floats_b, rtol=1e-5, atol=1e-6)
     for x, y in zip(_history(a), _history(b), strict=True):
         loss_x, loss_y = x["metrics"].pop("train_loss_last"), y["metrics"].pop("train_loss_last")
         assert x == y

@@ -88,6 +88,33 @@ def test_predict_is_the_softmax_of_every_network(digits_run):
         np.testing.assert_allclose(probs[net, -5:], direct, rtol=1e-5, atol=1e-6)
 
 
+def test_population_scores_are_the_final_states_predictions_and_tallies(digits_run):
+    data, train, _, _ = digits_run
+    schedules = jnp.stack([coteaching_schedule(DIGITS.epochs, tau) for tau in (0.2, 0.4)])
+    keys = jax.random.split(jax.random.key(1), 2)
+    metrics, states = train.population(schedules, keys)
+    scored_metrics, scores = train.population_scores(schedules, keys)
+    np.testing.assert_array_equal(scored_metrics["val_acc"], metrics["val_acc"])
+    for run in range(2):
+        state = jax.tree.map(lambda a, r=run: a[r], states)
+        for name, images in (("train_probs", train.data.train_x), ("val_probs", data.val_images)):
+            direct = np.asarray(predict(train.engine, state, jax.device_put(images))).mean(0)
+            assert scores[name][run].shape == (len(images), 10)
+            np.testing.assert_allclose(scores[name][run], direct, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(scores["kept"][run], state.tally.kept)
+        np.testing.assert_array_equal(scores["seen"][run], state.tally.seen)
+
+
+def test_predict_on_no_samples_and_a_run_without_validation_split():
+    config = DIGITS.replace(val_fraction=0.0, epochs=2, decay_start=1)
+    data = make_dataset(load_digits(), config)
+    train = make_train(config, data)
+    _, scores = train.population_scores(jnp.ones((1, 2)), jax.random.key(0)[None])
+    assert scores["val_probs"].shape == (1, 0, 10) and scores["train_probs"].shape == (1, len(data.train_labels), 10)
+    table = label_issues.issue_table(data, scores["train_probs"][0], scores["val_probs"][0], None)
+    assert set(table["split"]) == {"train"} and len(table["index"]) == len(data.train_labels)
+
+
 def test_folds_are_stratified_and_disjoint():
     labels = np.repeat(np.arange(3), [50, 31, 20])
     ids = crossval.fold_ids(labels, 4, seed=0)

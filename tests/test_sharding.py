@@ -73,7 +73,9 @@ def test_default_population_from_device_memory():
 
 def test_cli_uses_the_automatic_population_only_when_none_is_given(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "default_population", lambda config, data: 3)
-    monkeypatch.setattr(pipeline, "run", lambda *args, **kwargs: {"table": {"R": {"mean": 0.5, "std": 0.0}}})
+    issues = {"flagged": 0, "samples": 9, "detection": None}
+    result = {"table": {"R": {"mean": 0.5, "std": 0.0}}, "label_issues": issues}
+    monkeypatch.setattr(pipeline, "run", lambda *args, **kwargs: result)
     for name, flags, expected in (("auto", [], 3), ("given", ["--population", "2"], 2)):
         assert launch.main(["--runs-dir", str(tmp_path), "--name", name, *flags]) == 0
         assert json.loads((tmp_path / name / "config.json").read_text())["config"]["population"] == expected
