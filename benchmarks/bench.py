@@ -135,15 +135,18 @@ def pair_matmul_floor_ms(dtype: str = "float32", batch: int = BATCH, dims=(784, 
     keys = jax.random.split(jax.random.key(0), len(shapes))
     x, dh, dl, w1, w2 = (jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes, strict=True))
 
-    def products(x, n):
-        dot = lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32).astype(dtype)
-        hidden = dot(x, w1[n])
+    def products(x, n):  # max of each result: no algebraic shortcut (a sum of a product could be one)
+        dot = lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32)
+        hidden = dot(x, w1[n]).astype(dtype)
         parts = (dot(hidden, w2[n]), dot(x.T, dh[n]), dot(hidden.T, dl[n]), dot(dl[n], w2[n].T))
-        return sum(p.astype(jnp.float32).sum() for p in parts)
+        return sum(p.max() for p in parts)
 
     @jax.jit
-    def loop(x):  # each step reads the last one's result, so XLA cannot hoist the products out of the loop
-        step = lambda acc, _: (acc + products(x + (acc * 1e-9).astype(dtype), 0) + products(x, 1), None)
+    def loop(x):  # every step's input depends on the last step's results: nothing is hoisted out of the loop
+        def step(acc, _):
+            xs = (x * (1 + 1e-9 * acc)).astype(dtype)
+            return acc + products(xs, 0) + products(xs, 1), None
+
         return jax.lax.scan(step, jnp.float32(0), None, length=steps)[0]
 
     jax.block_until_ready(loop(x))
