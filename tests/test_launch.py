@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from memjax import data
+from memjax import tfds_data
 from memjax.launch import main
 
 TINY = ["--smoke", "--epochs", "6", "--decay-start", "4", "--population", "2", "--seeds", "1", "--reward-epochs", "2"]
@@ -137,7 +137,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, messag
 
 def test_missing_data_offline_and_malformed_npz(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("MEMJAX_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "network_available", lambda *a, **k: False)  # offline, even on a CI machine
+    monkeypatch.setattr(tfds_data, "network_available", lambda *a, **k: False)  # offline, even on a CI machine
     assert launch(tmp_path, "--dataset", "cifar100", "--data-dir", str(tmp_path / "empty")) == 2
     bad = tmp_path / "bad.npz"
     np.savez(bad, train_images=np.zeros((10, 8, 8), np.uint8))  # no labels, no test split
