@@ -187,13 +187,18 @@ def peer_rows(data: Dataset, epochs: int) -> tuple[list[dict], str | None]:
     return [torch_peer.measure(data, epochs)], None
 
 
+def pair_run(result: dict) -> dict | None:
+    """The row of the float32 MLP pair, one run without vmap (the step PyTorch's peer repeats), if measured."""
+    return next((r for r in result["runs"] if (r["model"], r["dtype"], r["population"]) == ("mlp", "float32", 0)), None)
+
+
 def peer_ratio(result: dict, rate: str = "samples_per_s") -> float | None:
     """``rate`` (samples/s, or samples per CPU second) of the float32 MLP pair (one run, no vmap) over the
     PyTorch eager loop's."""
-    ours = [r for r in result["runs"] if (r["model"], r["dtype"], r["population"]) == ("mlp", "float32", 0)]
-    if not ours or not result["peers"]:
+    ours = pair_run(result)
+    if ours is None or not result["peers"]:
         return None
-    return ours[0][rate] / result["peers"][0][rate]
+    return ours[rate] / result["peers"][0][rate]
 
 
 def format_table(result: dict) -> str:
@@ -215,9 +220,9 @@ def format_table(result: dict) -> str:
             f"MLP pair, float32, one run: {ratio:.2f}× the PyTorch eager loop's samples/s ({threads} threads), "
             f"{per_cpu:.2f}× its samples per CPU second"
         )
-    ours = [r for r in result["runs"] if (r["model"], r["dtype"], r["population"]) == ("mlp", "float32", 0)]
-    if ours and "float32" in result["pair_matmul_floor_ms"]:
-        step, floor = BATCH * 1e3 / ours[0]["samples_per_s"], result["pair_matmul_floor_ms"]["float32"]
+    ours = pair_run(result)
+    if ours is not None and "float32" in result["pair_matmul_floor_ms"]:
+        step, floor = BATCH * 1e3 / ours["samples_per_s"], result["pair_matmul_floor_ms"]["float32"]
         line = f"MLP pair, float32, one step: {step:.2f} ms; its matrix products alone: {floor:.2f} ms"
         if result["peers"]:
             torch_step = BATCH * 1e3 / result["peers"][0]["samples_per_s"]
