@@ -58,7 +58,7 @@ def _timed(fn, *args, repeats: int) -> tuple[float, float]:
 
 MEMORY_PARTS = ("argument", "output", "temp")
 BATCH = Config().batch_size  # every grid row trains at the default batch size (128)
-GRIDS = {  # model → populations (0 = one run without vmap); the GPU grid of the README's "Performance"
+GRIDS = {  # model → populations (0 = one run without vmap); the GPU grid of docs/performance.md
     "cpu": {"mlp": None, "cnn_small": (0,)},  # None: the --populations flag
     "gpu": {"mlp": (1, 8, 32, 128), "cnn_small": (1, 8, 32, 128), "cnn": (1, 8, 32, 128)},
 }

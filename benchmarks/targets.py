@@ -2,7 +2,7 @@
 
 Two disjoint sets, so that no reported number comes from a curve the defaults were tuned on:
 
-* ``REPORTED``: the three targets the README's synthetic table reports (``benchmarks.synthetic``);
+* ``REPORTED``: the three targets docs/search_synthetic.md reports (``benchmarks.synthetic``);
 * ``DEVELOPMENT``: four further shapes used only to choose NG's defaults (``benchmarks.tune_ng``).
 
 Each target is a formula string and a function of s (float32 array) into [0.05, 1]; none is exactly a

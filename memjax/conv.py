@@ -7,7 +7,7 @@ For an NHWC input x and an HWIO kernel W (k_h × k_w × C_in × C_out), stride 1
 
 Its gradients are matrix products too (dW = Pᵀ·g, dP = g·Wᵀ, dx = the slices' adjoint: padded adds).
 XLA:CPU runs small-channel convolutions and especially their kernel gradients far below its matrix
-rate: a Co-teaching step of the CIFAR-10 LeNet pair was 5× faster this way (README, Performance).
+rate: a Co-teaching step of the CIFAR-10 LeNet pair was 5× faster this way (docs/performance.md).
 GPUs keep ``lax.conv_general_dilated`` (cuDNN). ``conv_impl="auto"`` picks by backend.
 """
 

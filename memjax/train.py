@@ -207,7 +207,7 @@ def apply(engine: Engine, params, batch_stats, x, train: bool, key=None):
     first dense layer is one matrix product x·[W₁ … W_N], N times as wide, instead of N narrow ones, and
     the later layers are batched products: fewer, larger kernels for a GPU (not measured: no GPU was lent).
     On CPU the networks are applied one after the other: XLA:CPU runs each 128×784×256 product of the
-    MNIST pair near its peak already, and the vmapped pair measured 0.3–2.5% slower (README, Performance).
+    MNIST pair near its peak already, and the vmapped pair measured 0.3–2.5% slower (docs/performance.md).
     Models with lax convolutions (``conv_impl="xla"``) are never vmapped: a vmapped convolution is a
     grouped convolution, far slower on XLA:CPU. Network i draws dropout from ``fold_in(key, i)`` either way."""
 

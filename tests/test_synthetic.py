@@ -98,7 +98,8 @@ def test_cli_writes_curves_tables_and_plots_and_skips_a_missing_peer(tmp_path, c
             assert np.all(median > 0) and len(curve["schedule"]) == 200 and len(curve["per_seed"]["50"]) == 3
     floors = results["floors"]
     # plateau is nearly Co-teaching's own shape (a ramp down, then flat), so its 3-parameter space gets closer to
-    # it than S2E's (README: floors 0.0002 < 0.0157 < 0.0270 at 1500 Adam steps); no search beats its floor
+    # it than S2E's (docs/search_synthetic.md: floors 0.0002 < 0.0157 < 0.0270 at 1500 Adam steps); no search
+    # beats its floor
     assert floors["per-epoch"] < 0.01 < floors["Co-teaching"] < floors["S2E"]
     for space, value in floors.items():
         assert value <= results["spaces"][space]["median"][-1] + 1e-6

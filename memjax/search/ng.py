@@ -28,7 +28,7 @@ the config's fields of the same names (what ``--search-options`` sets); ``init(k
 from an explicit (possibly batched) :class:`NGParams`.
 
 Defaults, for the 12-dimensional S2E space and budgets of ~10–25 generations of K = 8, were chosen on the
-four *development* targets of ``benchmarks.targets`` (none of the three the README reports) by
+four *development* targets of ``benchmarks.targets`` (none of the three docs/search_synthetic.md reports) by
 ``python -m benchmarks.tune_ng`` (``docs/ng_tuning.json``: 30 seeds, 25 rounds of 8). A setting's score
 is the mean over the targets and over 50 and 200 evaluations of log(NG's median best RMSE / random
 search's); −0.41 is a 33% lower RMSE than random search. Differences below ~0.03 are seed noise.
