@@ -34,8 +34,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import crossval, data, forget_rate, label_issues, pipeline
+from memjax import data, label_issues, pipeline
 from memjax.configs import get_config
+from memjax.stages import crossval, forget_rate
 
 SETTINGS = (("symmetric", 0.5), ("pair", 0.45))
 
@@ -58,7 +59,7 @@ def cleanlab_row(config, dataset, epochs: int) -> dict:
 
     standard = config.replace(method="standard", epochs=epochs, decay_start=min(config.decay_start, epochs))
     start = time.perf_counter()
-    probs, metrics = crossval.out_of_sample_probs(standard, dataset, jnp.ones(epochs), jax.random.key(config.seed))
+    probs, _ = crossval.out_of_sample_probs(standard, dataset, jnp.ones(epochs), jax.random.key(config.seed))
     flags = find_label_issues(dataset.train_labels, probs)
     seconds = time.perf_counter() - start
     noisy = dataset.train_labels != dataset.train_clean
@@ -66,7 +67,7 @@ def cleanlab_row(config, dataset, epochs: int) -> dict:
         "seconds": seconds,
         "flags": flags,
         "noisy": noisy,
-        "held_out_acc": float(np.mean(metrics["val_acc"][:, -1])),
+        "held_out_acc": float(np.mean(probs.argmax(1) == dataset.train_labels)),  # out-of-sample, given labels
     }
 
 

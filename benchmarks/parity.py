@@ -53,7 +53,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default="parity.json")
     args = parser.parse_args(argv)
-    base = Config(dataset=args.dataset, epochs=args.epochs, decay_start=args.decay_start, init_epoch=0)
+    base = Config(dataset=args.dataset, epochs=args.epochs, decay_start=args.decay_start)
     rows = run(base, args.seeds)
     print("| noise | float32 | bfloat16 | gap (points) |\n|---|---|---|---|")
     for r in rows:

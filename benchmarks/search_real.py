@@ -45,7 +45,7 @@ SETTINGS = {
     "digits-pair45": {"dataset": "digits", "noise": "pair", "noise_rate": 0.45, "batch_size": 32},
     "mnist17k-sym50": {"dataset": "mnist17k", "noise": "symmetric", "noise_rate": 0.5, "train_subset": 4000},
 }
-PROTOCOL = {"model": "mlp", "population": 8, "reward_epochs": 5, "init_epoch": 0}
+PROTOCOL = {"model": "mlp", "population": 8, "reward_epochs": 5, "method_options": "coteaching_plus.init_epoch=0"}
 
 
 def make_config(setting: str, epochs: int, generations: int) -> Config:

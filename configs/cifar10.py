@@ -10,23 +10,8 @@ Data: `cifar10` is the standard data set through tfds (prepared on first use); `
 decoded from JPEG re-encodings ($MEMJAX_DATA_DIR/cifar10/cifar10_jpeg.npz: same size, slightly different pixels).
 """
 
-from memjax.config import Config
-from memjax.configs.smoke import IMAGE_SMOKE
+from memjax.configs.smoke import image_preset
 
 
-def get_config(smoke: bool = False) -> Config:
-    config = Config(
-        dataset="cifar10",
-        model="cnn_small",
-        noise="symmetric",
-        noise_rate=0.5,
-        epochs=200,
-        decay_start=80,
-        init_epoch=20,
-        population=8,
-        generations=10,
-        seeds=3,
-    )
-    if smoke:
-        config = config.replace(**IMAGE_SMOKE)
-    return config
+def get_config(smoke: bool = False):
+    return image_preset("cifar10", "cnn_small", init_epoch=20, smoke=smoke)

@@ -8,23 +8,8 @@ cifar100 --file_format array_record` and pass --data-dir). The learning rate dec
 the Co-teaching+ and S2E code with this CNN (Co-teaching's own code, with its 9-layer CNN, uses 100).
 """
 
-from memjax.config import Config
-from memjax.configs.smoke import IMAGE_SMOKE
+from memjax.configs.smoke import image_preset
 
 
-def get_config(smoke: bool = False) -> Config:
-    config = Config(
-        dataset="cifar100",
-        model="cnn",
-        noise="symmetric",
-        noise_rate=0.5,
-        epochs=200,
-        decay_start=80,
-        init_epoch=5,
-        population=8,
-        generations=10,
-        seeds=3,
-    )
-    if smoke:
-        config = config.replace(**IMAGE_SMOKE)
-    return config
+def get_config(smoke: bool = False):
+    return image_preset("cifar100", "cnn", init_epoch=5, smoke=smoke)

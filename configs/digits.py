@@ -19,7 +19,7 @@ def get_config(smoke: bool = False) -> Config:
         epochs=60,
         batch_size=32,
         decay_start=40,
-        init_epoch=0,
+        method_options="coteaching_plus.init_epoch=0",
         population=8,
         generations=6,
         reward_epochs=5,

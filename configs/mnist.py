@@ -18,7 +18,7 @@ def get_config(smoke: bool = False) -> Config:
         noise_rate=0.5,
         epochs=200,
         decay_start=80,
-        init_epoch=0,
+        method_options="coteaching_plus.init_epoch=0",
         population=8,
         generations=10,
         seeds=3,

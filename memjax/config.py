@@ -1,7 +1,8 @@
 """The run configuration: one frozen dataclass, overridable field by field (``Config.replace``).
 
-A leaf module: it holds values and checks their ranges; every *name* (method, model, noise kind, search
-algorithm, convolution implementation, dataset) is checked by the registry that owns it
+It imports only :mod:`memjax.options`; it holds values and checks their ranges; every *name* (method and
+its options, model, noise kind, search algorithm, convolution implementation, dataset) is checked by the
+registry that owns it
 (``memjax.pipeline.check`` calls them all). Presets live in ``configs/<dataset>.py`` (installed as
 ``memjax.configs``); each has ``get_config(smoke)``.
 """
@@ -10,6 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+
+from memjax import options
+
+LEGACY = {  # fields before --method-options (config.json of older run folders) → their qualified key
+    "init_epoch": "coteaching_plus.init_epoch",
+    "co_lambda": "jocor.co_lambda",
+    "fc_matrix": "fcorrection.matrix",
+    "fc_estimate_epochs": "fcorrection.estimate_epochs",
+}
 
 
 def _field(default, help: str):
@@ -48,10 +58,11 @@ class Config:
     eval_batch_size: int = _field(1000, "batch size of validation/test evaluation")
     # sample selection
     method: str = _field("coteaching", "training method (memjax.methods)")
-    init_epoch: int = _field(20, "Co-teaching+: epochs of plain Co-teaching before the disagreement rule")
-    co_lambda: float = _field(0.1, "JoCoR: weight λ in [0, 1] of the co-regularisation (KL) term of the joint loss")
-    fc_matrix: str = _field("", "F-correction: its transition matrix T (.npy/.json); empty = estimate T first")
-    fc_estimate_epochs: int = _field(20, "F-correction: epochs (at most) of the Standard run that estimates T")
+    method_options: str = _field(
+        "",
+        "the methods' own settings, KEY=VALUE,... for --method or METHOD.KEY=VALUE for any (e.g. co_lambda=0.9 "
+        "for jocor; coteaching_plus.init_epoch=5; fcorrection.matrix=T.npy)",
+    )
     min_keep: float = _field(0.01, "R(t) is clipped to [min_keep, 1]")
     tk: int = _field(10, "Co-teaching's schedule: full forget rate reached after tk epochs")
     c: float = _field(1.0, "Co-teaching's schedule exponent")
@@ -69,6 +80,17 @@ class Config:
     )
     seeds: int = _field(3, "retraining seeds for the final R(t)")
     seed: int = _field(0, "seed of the search, the retraining keys and the validation split")
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> Config:
+        """The config of a ``config.json``, also one written before ``method_options``: its ``LEGACY`` fields
+        become ``METHOD.KEY`` method options (a given ``method_options`` wins)."""
+        fields = dict(fields)
+        old = [(LEGACY[k], fields.pop(k)) for k in list(fields) if k in LEGACY]
+        legacy = ",".join(f"{key}={value}" for key, value in old if value != "")
+        if legacy:
+            fields["method_options"] = options.merge(legacy, fields.get("method_options", ""))
+        return cls().replace(**fields)
 
     def replace(self, **changes) -> Config:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
@@ -103,15 +125,13 @@ class Config:
             raise ValueError(f"test_fraction={self.test_fraction} must lie in (0, 1): pass e.g. --test-fraction 0.2")
 
     def _check_train(self) -> None:
-        self._positive("epochs", "batch_size", "eval_batch_size", "tally_epochs", "fc_estimate_epochs")
+        self._positive("epochs", "batch_size", "eval_batch_size", "tally_epochs")
         if self.decay_start < 0:
             raise ValueError(f"decay_start={self.decay_start} is negative: pass 0 or more")
         if self.lr <= 0:
             raise ValueError(f"lr={self.lr} must be positive: pass e.g. --lr 0.001")
         if not 0.0 <= self.min_keep <= 1.0:
             raise ValueError(f"min_keep={self.min_keep} must lie in [0, 1]")
-        if not 0.0 <= self.co_lambda <= 1.0:
-            raise ValueError(f"co_lambda={self.co_lambda} is outside [0, 1]: pass e.g. --co-lambda 0.1")
         self._check_forget_rate()
 
     def _check_forget_rate(self) -> None:

@@ -36,6 +36,11 @@ def write_json(path: str | os.PathLike, payload) -> None:
     write_atomic(path, lambda f: f.write(json.dumps(payload, indent=2, sort_keys=True).encode()))
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """``text`` as UTF-8, written atomically."""
+    write_atomic(path, lambda f: f.write(text.encode()))
+
+
 def read_json(path: str | os.PathLike):
     return json.loads(Path(path).read_text())
 
@@ -47,12 +52,14 @@ def save_checkpoint(path: Path, state, key, counters: dict[str, int], config_jso
     write_atomic(path, lambda f: np.savez(f, config=np.array(config_json), **meta, **leaves))
 
 
-def load_checkpoint(path: Path, like_state, config_json: str, may_change: tuple[str, ...] = ()):
+def load_checkpoint(path: Path, like_state, config_json: str, may_change: tuple[str, ...] = (), upgrade=None):
     """(state, key, counters) from ``path``; ``like_state`` gives the tree structure. The saved config must
     equal ``config_json`` except for the fields in ``may_change`` (e.g. ``generations``, to extend a search)
-    and fields added to the config since the checkpoint was written (they take their current value)."""
+    and fields added to the config since the checkpoint was written (they take their current value);
+    ``upgrade(saved dict) -> dict`` (optional) first renames the fields of an older config."""
     with np.load(path) as ckpt:
         saved, current = json.loads(str(ckpt["config"])), json.loads(config_json)
+        saved = upgrade(saved) if upgrade else saved
         changed = sorted(k for k, v in saved.items() if k not in may_change and current.get(k, _ABSENT) != v)
         if changed:
             raise ValueError(f"checkpoint {path} was written with a different config ({', '.join(changed)})")

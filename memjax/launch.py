@@ -26,7 +26,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -35,53 +34,10 @@ import jax
 from tqdm.auto import tqdm
 
 from memjax import data as data_lib
-from memjax import distributed, io, methods, models, noise, pipeline, search
+from memjax import distributed, io, options, pipeline
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
-
-CHOICES = {  # --help lists each name field's choices from the registry that owns it
-    "method": methods.METHODS,
-    "search": search.ALGORITHMS,
-    "model": models.MODELS,
-    "noise": noise.NOISE_KINDS,
-}
-
-
-class UsageError(ValueError):
-    """A bad command line: reported as one line, exit status 2."""
-
-
-def _parse_value(field: dataclasses.Field, text: str):
-    kind = type(field.default) if field.default is not None else str
-    if kind is bool:
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return kind(text)
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line instead of argparse's usage block
-        self.exit(2, f"memjax: error: {message} (see --help)\n")
-
-
-def _help(field: dataclasses.Field) -> str:
-    text = field.metadata["help"]
-    if field.name in CHOICES:
-        text = f"{' | '.join(CHOICES[field.name])}: {text}"
-    return text + (" (given without --search: run this method, no search)" if field.name == "method" else "")
-
-
-def command_parser(prog: str, description: str, doc: str) -> Parser:
-    """A one-line-error parser whose --help ends with ``doc`` after its first paragraph (the module's usage)."""
-    return Parser(
-        prog=prog,
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=doc.split("\n\n", 1)[1],
-    )
+from memjax.flags import UsageError, add_config_fields, check_writable, command_parser, preset_for, quiet_libraries
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,31 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_config_fields(fields) -> None:
-    """One ``--field-name`` flag per :class:`Config` field on the argument group ``fields`` (absent unless given)."""
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        switch = {"nargs": "?", "const": True} if isinstance(field.default, bool) else {}  # --clean-val alone = true
-        fields.add_argument(
-            flag,
-            dest=field.name,
-            default=argparse.SUPPRESS,
-            type=lambda text, f=field: _parse_value(f, text),
-            metavar=type(field.default).__name__.upper() if field.default is not None else "STR",
-            help=_help(field),
-            **switch,
-        )
-
-
-def preset_for(dataset: str) -> str:
-    if dataset.startswith(("folder:", "csv:")):
-        return "own"
-    for name in ("cifar100", "cifar10", "mnist"):
-        if dataset.removeprefix("tfds:").startswith(name):
-            return name
-    return "digits"
-
-
 def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
     """(config, mode) from the preset and the flags; mode is "method" when ``--method`` is given without
     ``--search`` (that method with its default R(t)), else "search" (S2E searches the method's R(t))."""
@@ -147,7 +78,10 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
         overrides.setdefault("noise", "matrix")
     preset = args.preset or preset_for(overrides.get("dataset", "digits"))
     mode = "method" if "method" in overrides and "search" not in overrides else "search"
-    return pipeline.check(get_config(preset, args.smoke).replace(**overrides), mode), mode
+    config = get_config(preset, args.smoke)
+    if "method_options" in overrides:  # the flag's keys over the preset's (e.g. coteaching_plus.init_epoch)
+        overrides["method_options"] = options.merge(config.method_options, overrides["method_options"])
+    return pipeline.check(config.replace(**overrides), mode), mode
 
 
 def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
@@ -162,23 +96,12 @@ def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
     return run_dir
 
 
-def check_writable(run_dir: Path) -> None:
-    """The run folder can be created: its nearest existing ancestor is a folder we can write a file in."""
-    parent = next(p for p in [run_dir, *run_dir.parents] if p.exists())
-    if not parent.is_dir():
-        raise UsageError(f"run folder {run_dir} cannot be created: {parent} is a file; pass another --runs-dir")
-    try:
-        tempfile.TemporaryFile(dir=parent).close()
-    except OSError as err:
-        raise UsageError(f"run folder {run_dir} is not writable ({parent}: {err.strerror}): pass --runs-dir") from None
-
-
 def _resume_config(args: argparse.Namespace) -> tuple[Config, str]:
     path = Path(args.resume) / "config.json"
     if not path.is_file():
         raise UsageError(f"--resume {args.resume}: no config.json there (not a memjax run folder)")
     saved = json.loads(path.read_text())
-    return pipeline.check(Config().replace(**saved["config"]), saved["mode"]), saved["mode"]
+    return pipeline.check(Config.from_dict(saved["config"]), saved["mode"]), saved["mode"]
 
 
 def _check_export(args: argparse.Namespace, config: Config) -> Path | None:
@@ -257,10 +180,11 @@ def _stop(error: Exception, run_dir: Path) -> None:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_libraries()
     try:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.heartbeat_timeout)
         plan = distributed.decided_by_main(lambda: _plan(args))
-        config, mode, run_dir = Config(**plan["config"]), plan["mode"], Path(plan["run_dir"])
+        config, mode, run_dir = Config.from_dict(plan["config"]), plan["mode"], Path(plan["run_dir"])
         export = _check_export(args, config)
         data = data_lib.load(config)
         pipeline.check_data(config, data)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 NOISE_KINDS = ("symmetric", "pair", "asymmetric", "matrix")
@@ -113,12 +111,6 @@ def corrupt_labels(labels, matrix, seed: int) -> np.ndarray:
     for idx, y in enumerate(labels):
         noisy[idx] = np.argmax(flipper.multinomial(1, matrix[y], 1)[0])
     return noisy
-
-
-def corrupt_labels_jax(key: jax.Array, labels: jax.Array, matrix) -> jax.Array:
-    """Noisy labels with ``noisy_i ~ Categorical(matrix[labels_i])``; pure and usable inside ``jit``."""
-    logits = jnp.log(jnp.asarray(matrix, dtype=jnp.float32))[labels]
-    return jax.random.categorical(key, logits, axis=-1).astype(labels.dtype)
 
 
 def noise_rate(clean, noisy) -> float:

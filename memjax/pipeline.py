@@ -1,7 +1,7 @@
 """The whole job behind ``python -m memjax.launch``: check → search R(t) (or take a method's default) →
 retrain for several seeds → outputs (flax examples' ``train_and_evaluate``, without the flags).
 
-``run(config, mode, data, run_dir)`` resolves Co-teaching's forget rate (:mod:`memjax.forget_rate`),
+``run(config, mode, data, run_dir)`` resolves Co-teaching's forget rate (:mod:`memjax.stages.forget_rate`),
 searches with :func:`memjax.search.driver.run_search` (mode ``"search"``) or uses the method's default
 schedule (mode ``"method"``), retrains every schedule for ``config.seeds`` seeds in one vmapped call, finds
 the label issues from the retrained networks of the searched schedule (or the method) over all seeds
@@ -23,20 +23,20 @@ import numpy as np
 from memjax import (
     conv,
     distributed,
-    forget_rate,
     io,
     label_issues,
     methods,
     models,
     noise,
-    own_data,
     precision,
     report,
     sharding,
+    stages,
 )
 from memjax import data as data_lib
-from memjax.schedules import S2E_SPACE, coteaching_schedule
+from memjax.schedules import S2E_SPACE
 from memjax.search import driver
+from memjax.stages import forget_rate
 from memjax.train import make_train
 
 SEARCH_LABEL, BASELINE_LABEL = "S2E (searched R(t))", "Co-teaching R(t)"
@@ -72,7 +72,8 @@ def check(config, mode: str = "method"):
     driver.algorithm_config(config)  # the search name and its --search-options
     models.get_model(config.model, 2, conv_impl=config.conv_impl, dtype=precision.compute_dtype(config.compute_dtype))
     noise.check_kind(config.noise)
-    for path in (config.noise_matrix, config.fc_matrix):  # readable, square and row-stochastic (C: once loaded)
+    settings = methods.settings(config.method, config.method_options)  # every key of every method's options
+    for path in (config.noise_matrix, getattr(settings, "matrix", "")):  # readable, square, rows sum to 1
         if path:
             noise.load_matrix(path)
     conv.resolve(config.conv_impl)
@@ -80,14 +81,14 @@ def check(config, mode: str = "method"):
         raise ValueError(f"unknown reward_networks {config.reward_networks!r}: use one of mean, max")
     kind = data_lib.resolve(config.dataset, config.data_dir).kind
     if kind in data_lib.OWN_KINDS:
-        own_data.check(config, kind)
+        data_lib.check_own(config, kind)
     return config
 
 
 def check_data(config, data):
     """``config``'s method builds for ``data`` (e.g. F-correction's given matrix is C×C for its C classes);
     a one-line ``ValueError`` otherwise. Call after loading, before writing anything."""
-    methods.get(config.method).build(config, data.num_classes)
+    methods.build(config, data.num_classes)
     return config
 
 
@@ -120,12 +121,7 @@ def default_population(config, data, stats: dict | None = None) -> int:
     return sharding.population_for_memory(free, candidate_bytes(train), jax.device_count())
 
 
-def default_schedule(config, tau: float | None = None) -> jax.Array:
-    """Co-teaching's R(t) with forget rate ``tau`` (default: the noise rate); methods without a schedule keep
-    everything."""
-    if not methods.get(config.method).uses_schedule:
-        return jnp.ones(config.epochs)
-    return coteaching_schedule(config.epochs, config.noise_rate if tau is None else tau, config.tk, config.c)
+default_schedule = methods.default_schedule  # R(t) of a method without a search
 
 
 def retrain(
@@ -133,15 +129,14 @@ def retrain(
 ) -> tuple[list[dict], dict | None]:
     """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call: (runs as report dicts,
     the label-issue table of the runs of schedule ``issues_of`` (None: no table)). A method with a
-    ``prepare`` stage (F-correction's estimate of T) runs it first for the same keys, also vmapped, and each
-    run starts from its own result."""
-    method = methods.get(config.method)
+    stage (:data:`memjax.stages.PREPARE`: F-correction's estimate of T) runs it first for the same keys, as
+    one population, and each run starts from its own result."""
     train = make_train(config, data, callback=callback)
     labels = [label for label in schedules for _ in range(config.seeds)]
     seeds = [s for _ in schedules for s in range(config.seeds)]
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
     keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
-    carries = method.prepare(config, data, keys) if method.prepare else None
+    carries = stages.prepare(config, data, keys)
     if issues_of is None:  # metrics only
         metrics, table = train.population_metrics(stacked, keys, carries), None
     else:  # and the label issues of the runs of schedule ``issues_of``
@@ -165,7 +160,7 @@ def retrain(
 
 def issues(config, data, scores: dict[str, np.ndarray]) -> dict:
     """The label-issue table (:func:`memjax.label_issues.issue_table`) of R retrained runs' ``scores``
-    (:func:`memjax.train.scores`, a leading R axis): probabilities averaged over the runs, the selection's
+    (:func:`memjax.engine.scores`, a leading R axis): probabilities averaged over the runs, the selection's
     left-out share over the last ``config.tally_epochs`` epochs pooled over them (methods that select)."""
     left_out = None
     if methods.get(config.method).uses_schedule:
@@ -186,14 +181,19 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
     workdir = run_dir if distributed.is_main() else None  # only process 0 writes
     result = driver.run_search(config, evaluate, workdir, callback=generation_done)
     bar.close()
-    summary = {
+    baseline = np.asarray(default_schedule(config, tau))
+    return {SEARCH_LABEL: result.best_schedule, BASELINE_LABEL: baseline}, search_summary(result)
+
+
+def search_summary(result) -> dict:
+    """What a run folder's ``metrics.json`` says of a finished search (:class:`memjax.search.driver.SearchResult`)."""
+    return {
         "generations": result.generations,
         "epochs_used": result.epochs_used,
         "best_fitness": result.best_fitness,
         "best_alpha": dict(zip(S2E_SPACE.names, result.best_alpha.tolist(), strict=True)),
         "best_schedule": result.best_schedule.tolist(),
     }
-    return {SEARCH_LABEL: result.best_schedule, BASELINE_LABEL: np.asarray(default_schedule(config, tau))}, summary
 
 
 def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None = None) -> dict:
@@ -228,7 +228,7 @@ def export_clean(config, data, issues_table: dict, path: Path, relabel: bool) ->
     for ``csv:`` data the user's CSV with those rows dropped or relabelled. Returns the samples written."""
     source = data_lib.resolve(config.dataset, config.data_dir)
     if source.kind == "csv":
-        return own_data.export_csv(source.name, path, config.label_column, issues_table, relabel, data.class_names)
+        return data_lib.export_csv(source.name, path, config.label_column, issues_table, relabel, data.class_names)
     arrays = label_issues.clean_npz_arrays(data, issues_table, relabel)
     io.write_atomic(path, lambda f: np.savez_compressed(f, **arrays))
     return len(arrays["train_labels"])
@@ -241,4 +241,4 @@ def write_outputs(run_dir: Path, config, runs, table, schedules, extra) -> None:
     if extra["mode"] == "search":
         report.plot_search_progress(run_dir / "search_progress.png", io.read_lines(run_dir / io.HISTORY))
     io.write_json(run_dir / "metrics.json", {"test_accuracy": table, **extra})
-    (run_dir / "summary.md").write_text(report.summary_markdown(config, table, extra))
+    io.write_text(run_dir / "summary.md", report.summary_markdown(config, table, extra))

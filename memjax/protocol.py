@@ -47,7 +47,7 @@ import dataclasses
 
 import numpy as np
 
-from memjax import methods, pipeline
+from memjax import methods, options
 from memjax.schedules import coteaching_schedule
 
 SETTINGS = {"sym20": ("symmetric", 0.2), "sym50": ("symmetric", 0.5), "pair45": ("pair", 0.45)}
@@ -96,9 +96,9 @@ REFERENCE_COMMON = {  # the numbers are the items of the module docstring
     "min_keep": 0.01,  # the S2E code clips the forget rate at 0.99
 }
 REFERENCE_BY_FAMILY = {
-    "mnist": dict(model="mlp", init_epoch=0),
-    "cifar10": dict(model="cnn_small", init_epoch=20),
-    "cifar100": dict(model="cnn", init_epoch=5),
+    "mnist": dict(model="mlp", method_options="coteaching_plus.init_epoch=0"),
+    "cifar10": dict(model="cnn_small", method_options="coteaching_plus.init_epoch=20"),
+    "cifar100": dict(model="cnn", method_options="coteaching_plus.init_epoch=5"),
 }
 
 
@@ -114,7 +114,9 @@ def apply(config, protocol: str):
             f"the reference protocol is defined for {', '.join(FAMILIES)}, not {config.dataset!r}: "
             "pass --protocol default"
         )
-    return config.replace(**REFERENCE_COMMON, **REFERENCE_BY_FAMILY[family])
+    family = dict(REFERENCE_BY_FAMILY[family])  # its method options over the config's
+    family["method_options"] = options.merge(config.method_options, family["method_options"])
+    return config.replace(**REFERENCE_COMMON, **family)
 
 
 def departures(config, reference) -> dict[str, tuple]:
@@ -133,4 +135,4 @@ def schedule(config, protocol: str) -> np.ndarray:
     form under the reference protocol (eq. 3 otherwise); all ones for methods that ignore R(t)."""
     if protocol == "reference" and methods.get(config.method).uses_schedule:
         return np.asarray(coteaching_schedule(config.epochs, config.noise_rate, config.tk, config.c, reference=True))
-    return np.asarray(pipeline.default_schedule(config))
+    return np.asarray(methods.default_schedule(config))

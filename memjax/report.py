@@ -8,13 +8,14 @@ renders to files without choosing a backend, so importing this module changes no
 from __future__ import annotations
 
 import csv
+import io as text_io
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from memjax import label_issues
-from memjax.train import METRICS
+from memjax import io, label_issues
+from memjax.metrics import METRICS
 
 ISSUE_COLUMNS = ("index", "split", "file", "given_label", "predicted_label", "predicted_prob", "given_prob")
 ISSUE_COLUMNS += ("left_out", "score", "flagged", "clean_label")
@@ -35,16 +36,22 @@ def accuracy_table(runs: list[dict]) -> dict[str, dict]:
 
 
 def write_epochs_csv(path: Path, runs: list[dict]) -> None:
-    """One row per (run, seed, epoch, network) with R(t) and every metric."""
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["run", "seed", "epoch", "network", "keep_rate", *METRICS])
-        for run in runs:
-            m = run["metrics"]
-            for t, keep in enumerate(run["schedule"]):
-                for net in range(m["test_acc"].shape[-1]):
-                    row = [f"{float(m[name][t, net]):.6g}" for name in METRICS]
-                    writer.writerow([run["label"], run["seed"], t + 1, net, f"{float(keep):.6g}", *row])
+    """One row per (run, seed, epoch, network) with R(t) and every metric (atomically, as every run-folder file)."""
+    writer, f = _csv()
+    writer.writerow(["run", "seed", "epoch", "network", "keep_rate", *METRICS])
+    for run in runs:
+        m = run["metrics"]
+        for t, keep in enumerate(run["schedule"]):
+            for net in range(m["test_acc"].shape[-1]):
+                row = [f"{float(m[name][t, net]):.6g}" for name in METRICS]
+                writer.writerow([run["label"], run["seed"], t + 1, net, f"{float(keep):.6g}", *row])
+    io.write_text(path, f.getvalue())
+
+
+def _csv():
+    """(csv writer, its in-memory text file): rows are collected, then the file is written in one go."""
+    f = text_io.StringIO(newline="")
+    return csv.writer(f), f
 
 
 def issue_summary(table: dict, source: str) -> dict:
@@ -62,21 +69,21 @@ def write_label_issues(path: Path, table: dict, names=None, class_names=None) ->
     class names and a ``file`` column where the data has them (own data); floats with 6 digits."""
     label_columns = ("given_label", "predicted_label", "clean_label")
     columns = [c for c in ISSUE_COLUMNS if c in table or (c == "file" and names is not None)]
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        for i in range(len(table["index"])):
-            row = []
-            for c in columns:
-                value = names[table["index"][i]] if c == "file" else table[c][i]
-                if c in label_columns and class_names is not None:
-                    value = class_names[value]
-                elif isinstance(value, (float, np.floating)):
-                    value = "" if np.isnan(value) else f"{value:.6g}"
-                elif isinstance(value, (bool, np.bool_)):
-                    value = int(value)
-                row.append(value)
-            writer.writerow(row)
+    writer, f = _csv()
+    writer.writerow(columns)
+    for i in range(len(table["index"])):
+        row = []
+        for c in columns:
+            value = names[table["index"][i]] if c == "file" else table[c][i]
+            if c in label_columns and class_names is not None:
+                value = class_names[value]
+            elif isinstance(value, (float, np.floating)):
+                value = "" if np.isnan(value) else f"{value:.6g}"
+            elif isinstance(value, (bool, np.bool_)):
+                value = int(value)
+            row.append(value)
+        writer.writerow(row)
+    io.write_text(path, f.getvalue())
 
 
 def figure(ncols: int = 1, size: tuple[float, float] = (6.4, 4.0), **subplots):
@@ -87,7 +94,7 @@ def figure(ncols: int = 1, size: tuple[float, float] = (6.4, 4.0), **subplots):
 
 def save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(path)
+    io.write_atomic(path, lambda f: fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png"))
 
 
 def _figure(path: Path, title: str, xlabel: str, ylabel: str, draw) -> None:

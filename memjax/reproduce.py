@@ -9,17 +9,17 @@ For each noise setting (``--settings``; default sym20,sym50,pair45) every method
 is retrained with its default R(t) for ``--seeds`` seeds in one vmapped program (``memjax.pipeline.retrain``),
 and S2E searches R(t) with each of ``--search-algorithms`` (``memjax.search.driver.run_search``); the first
 algorithm's best R(t) is retrained with Co-teaching as the S2E row, the others feed the Fig. 6 plot. Every
-run uses the same seeds. A method not registered in ``memjax.methods`` is skipped with a note.
+run uses the same seeds.
 ``--protocol reference`` (the default) is the official code's protocol, item by item in
 :mod:`memjax.protocol`; ``--protocol default`` keeps the presets. Any config field is a flag (``--epochs 20``);
 the results list every departure from the protocol.
 
 Each finished piece is written atomically and never redone: rerun the same command to continue after a
 crash or kill -9 (an unfinished search resumes from its checkpoint). Pieces run so that a partial table is
-the most informative one: Co-teaching, the S2E search and S2E in every setting; the other methods; the
-extra search algorithms. Files under ``--out``: ``reproduce.json`` (the resolved config; a rerun must match
-it), ``<setting>/<method>.npz``, ``<setting>/s2e.npz``, ``<setting>/search_<algo>/`` (checkpoint, history)
-and ``search_<algo>.json``; ``results.md``, ``results.csv`` and three figures (:mod:`memjax.reproduce_report`).
+the most informative one (:mod:`memjax.reproduce_plan`). Files under ``--out``: ``reproduce.json`` (the
+resolved config; a rerun must match it), ``<setting>/<method>.npz``, ``<setting>/s2e.npz``,
+``<setting>/search_<algo>/`` (checkpoint, history) and ``search_<algo>.json``; ``results.md``,
+``results.csv`` and three figures (:mod:`memjax.reproduce_report`).
 """
 
 from __future__ import annotations
@@ -35,41 +35,16 @@ from pathlib import Path
 import numpy as np
 
 from memjax import data as data_lib
-from memjax import io, launch, methods, pipeline, search
+from memjax import flags, io, options, pipeline, search
 from memjax import protocol as protocol_lib
 from memjax import reproduce_report as rr
 from memjax.config import Config
 from memjax.configs import get_config
 from memjax.protocol import COMPARISON, S2E, S2E_LABEL, SETTINGS
-from memjax.schedules import S2E_SPACE
+from memjax.reproduce_plan import Job, Piece, plan
 from memjax.search import driver
 
 RESERVED = {"noise": "--settings", "noise_rate": "--settings", "method": "--methods", "search": "--search-algorithms"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Piece:
-    """One unit of work: ``kind`` "method" (``name`` = a method), "search" or "s2e" (``name`` = the algorithm)."""
-
-    setting: str
-    kind: str
-    name: str
-
-    def path(self, out: Path) -> Path:
-        if self.kind == "search":
-            return rr.search_summary(out, self.setting, self.name)
-        return rr.piece_path(out, self.setting, S2E if self.kind == "s2e" else self.name)
-
-
-def plan(settings: list[str], names: list[str], algorithms: list[str]) -> list[Piece]:
-    """The pieces in the order they run (module docstring)."""
-    first, rest, extra = [], [], []
-    for s in settings:
-        first += [Piece(s, "method", "coteaching")] if "coteaching" in names else []
-        first += [Piece(s, "search", algorithms[0]), Piece(s, "s2e", algorithms[0])] if S2E in names else []
-        rest += [Piece(s, "method", n) for n in names if n not in ("coteaching", S2E)]
-        extra += [Piece(s, "search", a) for a in algorithms[1:]]
-    return first + rest + extra
 
 
 def _heartbeat(log, runs: int, epochs: int):
@@ -98,20 +73,13 @@ def _search(config, data, workdir: Path, log) -> dict:
 
     evaluate = pipeline.make_evaluate(config, data, _heartbeat(log, config.population, config.epochs))
     result = driver.run_search(config, evaluate, workdir, callback=generation_done)
-    return {
-        "algorithm": config.search,
-        "best_fitness": result.best_fitness,
-        "best_alpha": dict(zip(S2E_SPACE.names, result.best_alpha.tolist(), strict=True)),
-        "best_schedule": result.best_schedule.tolist(),
-        "generations": result.generations,
-        "epochs_used": result.epochs_used,
-        "runtime_s": before + time.perf_counter() - start,
-    }
+    summary = pipeline.search_summary(result)
+    return {"algorithm": config.search, **summary, "runtime_s": before + time.perf_counter() - start}
 
 
-def run_piece(piece: Piece, base, protocol: str, out: Path, data, log) -> str:
-    """Run one piece and store it; a one-line result."""
-    config = protocol_lib.for_setting(base, piece.setting)
+def run_piece(piece: Piece, job: Job, data, log) -> str:
+    """Run one piece of ``job`` and store it; a one-line result."""
+    config, out = protocol_lib.for_setting(job.config, piece.setting), job.out
     if piece.kind == "search":
         config = config.replace(method="coteaching", search=piece.name)
         summary = _search(config, data, rr.search_dir(out, piece.setting, piece.name), log)
@@ -123,7 +91,7 @@ def run_piece(piece: Piece, base, protocol: str, out: Path, data, log) -> str:
         extra = {"search": piece.name, "search_runtime_s": summary["runtime_s"]}
     else:
         label, config, extra = COMPARISON[piece.name], config.replace(method=piece.name), {}
-        schedule = protocol_lib.schedule(config, protocol)
+        schedule = protocol_lib.schedule(config, job.protocol)
     start = time.perf_counter()
     runs, _ = pipeline.retrain(config, data, {label: schedule}, _heartbeat(log, config.seeds, config.epochs))
     seconds = time.perf_counter() - start + extra.get("search_runtime_s", 0.0)
@@ -135,22 +103,27 @@ def run_piece(piece: Piece, base, protocol: str, out: Path, data, log) -> str:
     return f"final-epoch test accuracy {final.mean():.4f} ± {final.std():.4f} ({seconds:.0f} s)"
 
 
-def run_all(base, protocol, settings, names, algorithms, out: Path, arrays, num_classes, header, log) -> list[dict]:
-    """Every piece not yet finished, in order; results rewritten after each. The final rows."""
+def run_all(job: Job, arrays, num_classes: int, log) -> list[dict]:
+    """Every piece of ``job`` not yet finished, in order, on the clean ``arrays`` (corrupted per setting);
+    results rewritten after each. The final rows."""
+    base, out = job.config, job.out
 
     @functools.cache
     def data_for(setting):
         return data_lib.make_dataset(arrays, protocol_lib.for_setting(base, setting), base.dataset, num_classes)
 
-    for piece in plan(settings, names, algorithms):
+    def write():
+        return rr.write_all(out, job.header, job.settings, job.names, job.algorithms)
+
+    for piece in plan(job.settings, job.names, job.algorithms):
         if piece.path(out).exists():
             continue
         what = f"{piece.kind} {piece.name}" if piece.kind != "method" else COMPARISON[piece.name]
         log(f"{piece.setting} {what}: started")
         piece.path(out).parent.mkdir(parents=True, exist_ok=True)
-        log(f"{piece.setting} {what}: {run_piece(piece, base, protocol, out, data_for(piece.setting), log)}")
-        rr.write_all(out, header, settings, names, algorithms)
-    return rr.write_all(out, header, settings, names, algorithms)
+        log(f"{piece.setting} {what}: {run_piece(piece, job, data_for(piece.setting), log)}")
+        write()
+    return write()
 
 
 def _names(text: str, known, what: str) -> list[str]:
@@ -166,13 +139,16 @@ def resolve(args: argparse.Namespace):
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
     for name, flag in RESERVED.items():
         if name in given:
-            raise launch.UsageError(f"--{name.replace('_', '-')} is set per piece here: use {flag}")
+            raise flags.UsageError(f"--{name.replace('_', '-')} is set per piece here: use {flag}")
     if "dataset" not in given:
-        raise launch.UsageError("pass --dataset, e.g. mnist17k, mnist, cifar10, cifar100 (digits: --protocol default)")
-    preset = launch.preset_for(given["dataset"])
+        raise flags.UsageError("pass --dataset, e.g. mnist17k, mnist, cifar10, cifar100 (digits: --protocol default)")
+    preset = flags.preset_for(given["dataset"])
     reference = protocol_lib.apply(get_config(preset).replace(dataset=given["dataset"]), args.protocol)
     smoke, plain = dataclasses.asdict(get_config(preset, True)), dataclasses.asdict(get_config(preset))
-    config = reference.replace(**{**{k: v for k, v in smoke.items() if args.smoke and plain[k] != v}, **given})
+    config = reference.replace(**{k: v for k, v in smoke.items() if args.smoke and plain[k] != v})
+    if "method_options" in given:  # the flag's keys over the protocol's
+        given["method_options"] = options.merge(config.method_options, given["method_options"])
+    config = config.replace(**given)
     pipeline.check(config)
     algorithms = _names(args.search_algorithms, search.ALGORITHMS, "search algorithm(s)")
     names, settings = _names(args.methods, [*COMPARISON, S2E], "method(s)"), _names(args.settings, SETTINGS, "settings")
@@ -186,10 +162,11 @@ def start_folder(out: Path, config, protocol: str) -> None:
     path = out / "reproduce.json"
     if path.exists():
         saved = io.read_json(path)
-        changed = [k for k, v in saved["config"].items() if record["config"].get(k, v) != v]
+        before = dataclasses.asdict(Config.from_dict(saved["config"]))  # older field names renamed
+        changed = [k for k, v in before.items() if record["config"].get(k, v) != v]
         changed += ["protocol"] if saved["protocol"] != protocol else []
         if changed:
-            raise launch.UsageError(f"{out} holds a reproduction with other {', '.join(changed)}: rerun it with its "
+            raise flags.UsageError(f"{out} holds a reproduction with other {', '.join(changed)}: rerun it with its "
                                     "flags (see its reproduce.json), or pass another --out")  # fmt: skip
         return
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +174,7 @@ def start_folder(out: Path, config, protocol: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = launch.command_parser(
+    parser = flags.command_parser(
         "python -m memjax.reproduce",
         "The S2E paper's comparison: every method and S2E, three noise settings, Figs. 4-6.",
         __doc__,
@@ -209,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", default=",".join([*COMPARISON, S2E]), help="methods to run (default: all + s2e)")
     run.add_argument("--search-algorithms", default="ng", help="search algorithms, the first gives S2E (default: ng)")
     run.add_argument("--smoke", action="store_true", help="the preset's quick variant (departs from the protocol)")
-    launch.add_config_fields(parser.add_argument_group("config fields (memjax.config.Config)"))
+    flags.add_config_fields(parser.add_argument_group("config fields (memjax.config.Config)"))
     return parser
 
 
@@ -219,30 +196,26 @@ def _log(message: str) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    flags.quiet_libraries()
     out = Path(args.out)
     try:
         config, departed, settings, names, algorithms = resolve(args)
-        launch.check_writable(out)
+        flags.check_writable(out)
         arrays, num_classes = data_lib.load_arrays(config.dataset, config.data_dir)
         start_folder(out, config, args.protocol)
     except (ValueError, OSError) as error:
         print(f"memjax: error: {error}", file=sys.stderr)
         return 2
-    skipped = [n for n in names if n != S2E and n not in methods.METHODS]
-    for name in skipped:  # goes once every method of the paper is registered
-        _log(f"skipping {COMPARISON[name]}: `{name}` is not registered in memjax.methods")
     header = {
         "dataset": config.dataset,
         "protocol": args.protocol,
         "command": shlex.join(["python", "-m", "memjax.reproduce", *(sys.argv[1:] if argv is None else argv)]),
         "protocol_text": protocol_lib.SUMMARY[args.protocol],
         "departures": ", ".join(f"{k} {a!r} → {b!r}" for k, (a, b) in departed.items()),
-        "skipped": [COMPARISON[n] for n in skipped],
     }
-    names = [n for n in names if n not in skipped]
     _log(f"{config.dataset}, {args.protocol} protocol, settings {', '.join(settings)} → {out}")
     try:
-        run_all(config, args.protocol, settings, names, algorithms, out, arrays, num_classes, header, _log)
+        run_all(Job(config, args.protocol, settings, names, algorithms, out, header), arrays, num_classes, _log)
     except KeyboardInterrupt:
         print("\nmemjax: interrupted; rerun the same command to continue (finished pieces are kept)", file=sys.stderr)
         return 130

@@ -137,8 +137,6 @@ def markdown(rows: list[dict], header: dict, settings: list[str], names: list[st
     lines = [f"# S2E paper comparison: {header['dataset']}, {header['protocol']} protocol", ""]
     lines += [f"`{header['command']}`", "", READING, ""]
     lines += [f"Protocol: {header['protocol_text']}", f"Departures from it: {header['departures'] or 'none'}."]
-    if header["skipped"]:
-        lines.append(f"Skipped (not registered in this memjax's `memjax.methods`): {', '.join(header['skipped'])}.")
     for setting in settings:
         mine = {r["name"]: r for r in rows if r["setting"] == setting}
         lines += ["", f"## {SETTING_TITLES[setting]} ({setting})", ""]

@@ -48,10 +48,12 @@ def disagreement_mask(logits_a, logits_b):
     return jnp.argmax(logits_a, axis=-1) != jnp.argmax(logits_b, axis=-1)
 
 
-def label_precision(mask, is_clean):
-    """Share of kept samples whose noisy label is correct: ``sum(mask ∧ clean) / sum(mask)`` (0 if empty)."""
-    kept = jnp.sum(mask)
-    return jnp.sum(mask & is_clean) / jnp.maximum(kept, 1)
+def label_precision(weights, is_clean):
+    """Share of the kept weight on samples whose noisy label is correct, over the last axis:
+    ``sum(w · clean) / max(sum(w), 1)`` (0 if nothing is kept); ``weights`` a 0/1 mask or sample weights
+    (..., n), ``is_clean`` (n,) booleans. The engine's per-epoch ``label_precision`` metric."""
+    weights = jnp.asarray(weights, jnp.float32)
+    return jnp.sum(weights * is_clean, axis=-1) / jnp.maximum(jnp.sum(weights, axis=-1), 1)
 
 
 def masked_mean(values, mask):

@@ -8,9 +8,21 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.bench import synthetic_dataset
 from memjax import train as engine_lib
 from memjax.config import Config
+from memjax.data import Dataset
+from memjax.engine import evaluation
+
+
+def synthetic_dataset(n: int, shape: tuple[int, ...], num_classes: int = 10) -> Dataset:
+    """Random uint8 images and labels of ``shape`` (the forward passes here do not depend on content)."""
+    rng = np.random.RandomState(0)
+
+    def split():
+        return rng.randint(0, 256, (n, *shape), dtype=np.uint8), rng.randint(0, num_classes, n).astype(np.int32)
+
+    (x, y), (vx, vy), (tx, ty) = split(), split(), split()
+    return Dataset("synthetic", num_classes, x, y, y, vx, vy, tx, ty)
 
 
 def _alone(engine, state, x, train, key, i):
@@ -28,9 +40,9 @@ def _alone(engine, state, x, train, key, i):
 def test_vmap_rule_by_model_and_backend():
     data = synthetic_dataset(8, (28, 28, 3))
     model = lambda name, impl: engine_lib.make_engine(Config(model=name, conv_impl=impl, batch_size=4), data).model
-    assert engine_lib._vmap_nets(model("mlp", "xla"), "gpu") and engine_lib._vmap_nets(model("cnn9", "gemm"), "gpu")
-    assert not engine_lib._vmap_nets(model("cnn9", "xla"), "gpu")  # a vmapped lax convolution is grouped
-    assert not any(engine_lib._vmap_nets(model(name, "gemm"), "cpu") for name in ("mlp", "cnn9"))
+    assert evaluation._vmap_nets(model("mlp", "xla"), "gpu") and evaluation._vmap_nets(model("cnn9", "gemm"), "gpu")
+    assert not evaluation._vmap_nets(model("cnn9", "xla"), "gpu")  # a vmapped lax convolution is grouped
+    assert not any(evaluation._vmap_nets(model(name, "gemm"), "cpu") for name in ("mlp", "cnn9"))
 
 
 @pytest.mark.parametrize("vmapped", [True, False])
@@ -39,7 +51,7 @@ def test_vmap_rule_by_model_and_backend():
     [("mlp", "auto", (28, 28, 1)), pytest.param("cnn9", "gemm", (28, 28, 3), marks=pytest.mark.slow)],  # BN, dropout
 )
 def test_apply_equals_each_network_alone(model, conv_impl, shape, vmapped, monkeypatch):
-    monkeypatch.setattr(engine_lib, "_vmap_nets", lambda model: vmapped)
+    monkeypatch.setattr(evaluation, "_vmap_nets", lambda model: vmapped)
     data = synthetic_dataset(8, shape)
     engine = engine_lib.make_engine(Config(model=model, conv_impl=conv_impl, batch_size=4), data)
     state = engine_lib.init_state(engine, jax.random.key(0))
@@ -59,7 +71,7 @@ def test_apply_equals_each_network_alone(model, conv_impl, shape, vmapped, monke
 
 
 def test_mlp_pair_first_layer_is_one_wide_product(monkeypatch):
-    monkeypatch.setattr(engine_lib, "_vmap_nets", lambda model: True)  # as on a GPU
+    monkeypatch.setattr(evaluation, "_vmap_nets", lambda model: True)  # as on a GPU
     data = synthetic_dataset(8, (28, 28, 1))
     engine = engine_lib.make_engine(Config(model="mlp", batch_size=4), data)
     state = engine_lib.init_state(engine, jax.random.key(0))

@@ -1,4 +1,4 @@
-"""memjax.data and memjax.tfds_data: name resolution, npz / tfds / digits loading, validation errors, subset,
+"""memjax.data and its tfds source: name resolution, npz / tfds / digits loading, validation errors, subset,
 noise and splits."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memjax import data, noise, tfds_data
+from memjax import data, noise
 from memjax.config import Config
+from memjax.data import loaders as data_loaders
+from memjax.data.sources import tfds as tfds_data
 
 MNIST_TRAIN_COUNTS = [1732, 1981, 1693, 1821, 1678, 1539, 1727, 1844, 1676, 1744]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -320,6 +322,26 @@ def test_core_import_pulls_in_neither_tfds_nor_tensorflow():
     assert run.returncode == 0, run.stderr[-2000:]
     out = run
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_load_resolves_the_name_once_and_keeps_its_source(tmp_path, no_env_dirs, monkeypatch):
+    calls = []
+    monkeypatch.setattr(data_loaders, "resolve", lambda *a: calls.append(a) or data.resolve(*a))
+    for name in ("digits", f"npz:{save(tmp_path / 'mine.npz', synthetic())}"):
+        calls.clear()
+        ds = data.load(Config(dataset=name, data_dir=str(tmp_path)))
+        assert len(calls) == 1, calls
+        assert ds.source == data.resolve(name, str(tmp_path))
+    assert data.make_dataset(synthetic(), Config(dataset="x")).source is None  # only load knows the source
+
+
+def test_loaders_cover_exactly_the_source_kinds(tmp_path, no_env_dirs):
+    for relative, _, _ in data.SHARED_FILES.values():
+        (tmp_path / relative).parent.mkdir(parents=True)
+        (tmp_path / relative).write_bytes(b"")
+    names = ["digits", "npz:x.npz", *(f"{k}:x" for k in data.OWN_KINDS), *data.SHARED_FILES, *data.TFDS_DATASETS]
+    names += ["tfds:mnist", "cifar10_n:aggre"]
+    assert {data.resolve(name, tmp_path).kind for name in names} == set(data.LOADERS)
 
 
 def test_digits_is_embedded_and_offline(no_env_dirs):

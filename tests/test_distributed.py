@@ -108,7 +108,7 @@ def _issue_rows(run: Path) -> tuple[list, np.ndarray]:
 
 def _assert_same_run(a: Path, b: Path) -> None:
     """Identical search, test accuracies and label issues (the same samples flagged, in the same order).
-    The mean training loss and the probabilities may differ in their last float32 bit: XLA:CPU sums in
+    The mean training and validation losses and the probabilities may differ in their last float32 bit: XLA:CPU sums in
     another order for a different number of candidates per program."""
     metrics_a, metrics_b = (json.loads((run / "metrics.json").read_text()) for run in (a, b))
     assert metrics_a["label_issues"]["samples"] > 0
@@ -117,9 +117,9 @@ def _assert_same_run(a: Path, b: Path) -> None:
     assert text_a == text_b
     np.testing.assert_allclose(floats_a, floats_b, rtol=1e-5, atol=1e-6)
     for x, y in zip(_history(a), _history(b), strict=True):
-        loss_x, loss_y = x["metrics"].pop("train_loss_last"), y["metrics"].pop("train_loss_last")
+        for name in ("train_loss_last", "val_loss_last"):
+            np.testing.assert_allclose(x["metrics"].pop(name), y["metrics"].pop(name), rtol=1e-6)
         assert x == y
-        np.testing.assert_allclose(loss_x, loss_y, rtol=1e-6)
 
 
 @pytest.mark.slow

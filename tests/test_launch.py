@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from memjax import tfds_data
+from memjax import methods
+from memjax.data.sources import tfds as tfds_data
 from memjax.launch import main
 
 TINY = ["--smoke", "--epochs", "6", "--decay-start", "4", "--population", "2", "--seeds", "1", "--reward-epochs", "2"]
@@ -113,8 +114,8 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
         (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["--method", "mixup"], "unknown method 'mixup'"),
         (["--noise", "gaussian"], "unknown noise kind 'gaussian'"),
-        (["--search", "hyperband", "--search-options", "eta=x"], "eta='x': expected a int"),
-        (["--search", "ng", "--search-options", "speed=2"], "not KEY=VALUE of the ng search"),
+        (["--search", "hyperband", "--search-options", "eta=x"], "eta='x': expected an int"),
+        (["--search", "ng", "--search-options", "speed=2"], "ng search option 'speed' is unknown"),
         (["--noise-rate", "1.0"], "outside [0, 1)"),
         (["--noise-rate", "-0.1"], "outside [0, 1)"),
         (["--epochs", "0"], "epochs=0 must be positive"),
@@ -169,12 +170,19 @@ def test_existing_run_folder_needs_resume(tmp_path, capsys):
 
 
 def test_presets_and_smoke_variants_are_valid():
+    from memjax import pipeline
     from memjax.configs import PRESETS, get_config
 
     for name in PRESETS:
         for smoke in (False, True):
             config = get_config(name, smoke).validate()
             assert config.dataset == name or (name == "own" and config.dataset.startswith("folder:"))
+            if name != "own":  # every name (model, method and its options, search, noise, dataset) is known
+                assert pipeline.check(config, "search") is config
+            for method in methods.METHODS:  # the preset's qualified method options hold for every method
+                methods.settings(method, config.method_options)
+    with pytest.raises(ValueError, match="unknown model 'cnn_smal'"):  # what the check above would catch
+        pipeline.check(get_config("cifar10").replace(model="cnn_smal"))
 
 
 @pytest.mark.slow

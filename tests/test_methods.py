@@ -10,7 +10,7 @@ import pytest
 from memjax import methods
 from memjax.config import Config
 from memjax.methods import fcorrection, mentornet
-from memjax.transition import anchor_transition
+from memjax.stages.transition import anchor_transition
 
 B, C = 32, 5
 
@@ -31,8 +31,11 @@ def np_ce(logits, labels):
     return -np.take_along_axis(np_log_softmax(logits.astype(np.float64)), labels[None, :, None], -1)[..., 0]
 
 
-def apply_rule(name, logits, labels, keep, carry=None, config=None, **extras):
-    rule, initial = methods.get(name).build(config or Config(), C, **extras)
+def apply_rule(name, logits, labels, keep, carry=None, options="", transition=None):
+    config = Config(method=name, method_options=options)
+    rule, initial, _ = methods.build(config, C)
+    if transition is not None:  # F-correction's per-run T, as the pipeline's estimate passes it
+        initial = {"transition": jnp.asarray(transition, jnp.float32)}
     step = methods.Step(jnp.asarray(logits), jnp.asarray(labels), jnp.float32(keep), jnp.int32(3))
     return rule(step, initial if carry is None else carry)
 
@@ -70,7 +73,7 @@ def test_decoupling_without_disagreement_gives_no_gradient():
 @pytest.mark.parametrize("keep", [0.25, 0.6, 1.0])
 def test_jocor_selects_the_smallest_joint_losses_once(co_lambda, keep):
     logits, labels = batch(2, seed=1)
-    out = apply_rule("jocor", logits, labels, keep, config=Config(co_lambda=co_lambda))
+    out = apply_rule("jocor", logits, labels, keep, options=f"co_lambda={co_lambda}")
     log_p = np_log_softmax(logits.astype(np.float64))
     p = np.exp(log_p)
     kl_12 = (p[0] * (log_p[0] - log_p[1])).sum(-1)
@@ -87,17 +90,17 @@ def test_jocor_selects_the_smallest_joint_losses_once(co_lambda, keep):
 
 def test_jocor_gradient_couples_the_networks_through_the_kl_term():
     logits, labels = batch(2, seed=2)
-    config = Config(co_lambda=1.0)  # only the co-regularisation: each network is pulled towards the other
-    grads = grad_of_loss("jocor", logits, labels, 1.0, config=config)
+    config = "co_lambda=1.0"  # only the co-regularisation: each network is pulled towards the other
+    grads = grad_of_loss("jocor", logits, labels, 1.0, options=config)
     assert np.abs(grads[0]).sum() > 0 and np.abs(grads[1]).sum() > 0
     same = np.stack([logits[0], logits[0]])
-    assert float(apply_rule("jocor", same, labels, 1.0, config=config).loss) == pytest.approx(0.0, abs=1e-6)
+    assert float(apply_rule("jocor", same, labels, 1.0, options=config).loss) == pytest.approx(0.0, abs=1e-6)
     eps, i, c = 1e-2, 4, 2  # finite difference of one logit of network 2, float32 tolerance
     bumped = logits.copy()
     bumped[1, i, c] += eps
     fd = (
-        apply_rule("jocor", bumped, labels, 1.0, config=config).loss
-        - apply_rule("jocor", logits, labels, 1.0, config=config).loss
+        apply_rule("jocor", bumped, labels, 1.0, options=config).loss
+        - apply_rule("jocor", logits, labels, 1.0, options=config).loss
     ) / eps
     assert float(fd) == pytest.approx(grads[1, i, c], rel=0.05, abs=1e-3)
 
@@ -143,13 +146,38 @@ def test_fcorrection_forward_loss_matches_numpy_and_reduces_to_ce():
     np.testing.assert_allclose(out.carry["transition"], transition, rtol=1e-6)  # T passes through unchanged
 
 
-def test_fcorrection_needs_a_matrix_and_checks_it():
-    rule, carry = fcorrection.build(Config(), C)
+def test_fcorrection_needs_a_matrix_and_checks_it(tmp_path):
+    rule, carry = fcorrection.build(fcorrection.Settings(), C)
     assert carry is None  # each run needs its own T (the pipeline's estimate)
+    bad, small, good = tmp_path / "bad.npy", tmp_path / "small.npy", tmp_path / "good.npy"
+    np.save(bad, np.array([[1.0, 0.0], [0.25, 0.25]]))
+    np.save(small, np.eye(3))
+    np.save(good, np.eye(C) * 0.6 + 0.4 / C)
     with pytest.raises(ValueError, match="row 1 sums to 0.5"):
-        fcorrection.build(Config(), 2, transition=np.array([[1.0, 0.0], [0.25, 0.25]]))
+        fcorrection.build(fcorrection.Settings(matrix=str(bad)), 2)
     with pytest.raises(ValueError, match="3×3 but the data has 5 classes"):
-        fcorrection.build(Config(), C, transition=np.eye(3))
+        fcorrection.build(fcorrection.Settings(matrix=str(small)), C)
+    config = Config(method="fcorrection", method_options=f"matrix={good}")
+    _, carry, nets = methods.build(config, C)  # read once, when the method is built
+    np.testing.assert_allclose(carry["transition"], np.eye(C) * 0.6 + 0.4 / C, rtol=1e-6)
+    assert nets == 1
+
+
+def test_method_options_are_typed_checked_and_qualified():
+    assert methods.settings("jocor", "co_lambda=0.9").co_lambda == 0.9
+    assert methods.settings("jocor", "coteaching_plus.init_epoch=5, jocor.co_lambda=0.5").co_lambda == 0.5
+    assert methods.settings("coteaching_plus", "coteaching_plus.init_epoch=5").init_epoch == 5
+    assert methods.settings("coteaching", "coteaching_plus.init_epoch=5") == methods.base.NoSettings()
+    for text, message in [
+        ("co_lambda=2", r"jocor.co_lambda=2.0 is outside \[0, 1\]"),
+        ("co_lambda=x", "jocor option co_lambda='x': expected a float"),
+        ("co_lamda=0.9", "jocor option 'co_lamda' is unknown"),
+        ("coteaching_plus.init_epoh=5", "coteaching_plus option 'init_epoh' is unknown"),
+        ("cotaching.x=1", "names no method"),
+        ("co_lambda", "is not KEY=VALUE"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            methods.settings("jocor", text)
 
 
 def patrini_estimator(probs, percentile=97.0):
@@ -190,18 +218,20 @@ def test_every_method_is_registered_with_its_network_count():
     assert driven == {"coteaching", "coteaching_plus", "selfteach", "mentornet", "jocor"}
 
 
-def test_best_checkpoint_is_the_engine_run_stopped_at_the_lowest_validation_loss():
+def test_keep_val_loss_is_the_engine_run_stopped_at_the_lowest_validation_loss():
     from memjax.data import load_digits, make_dataset
     from memjax.train import make_train, predict
-    from memjax.transition import best_checkpoint
 
-    config = Config(method="standard", epochs=8, batch_size=32, decay_start=8, noise_rate=0.5)
-    train = make_train(config, make_dataset(load_digits(), config))
+    config = Config(method="standard", epochs=20, batch_size=32, decay_start=20, noise_rate=0.5)
+    data = make_dataset(load_digits(), config)
+    best_of = make_train(config, data, keep="val_loss")
+    train = make_train(config, data)
     key = jax.random.key(3)
-    state, losses = jax.jit(lambda d, k: best_checkpoint(train.engine, d, k, 8))(train.data, key)
-    losses = np.asarray(losses)
-    assert losses.shape == (8,) and np.all(np.isfinite(losses))
+    metrics, state = best_of(jnp.ones(20), key)
+    losses = np.asarray(metrics["val_loss"])[:, 0]
+    assert losses.shape == (20,) and np.all(np.isfinite(losses))
     best = int(np.argmin(losses))
+    assert 0 < best < 19  # a real choice: the network memorises the noise later (measured: epoch 10 of 20)
     _, prefix = train(jnp.ones(best + 1), key)  # the same run, stopped after the best epoch
     np.testing.assert_allclose(
         predict(train.engine, state, train.data.val_x[0]), predict(train.engine, prefix, train.data.val_x[0]), atol=1e-6

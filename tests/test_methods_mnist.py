@@ -7,11 +7,13 @@ import jax
 import numpy as np
 import pytest
 
-from memjax import methods, pipeline, transition
+from memjax import methods, pipeline
 from memjax.config import Config
 from memjax.data import make_dataset, noise_matrix
+from memjax.stages import transition
 
-MNIST = Config(dataset="mnist", noise="symmetric", noise_rate=0.5, epochs=20, decay_start=8, init_epoch=0, seeds=1)
+MNIST = Config(dataset="mnist", noise="symmetric", noise_rate=0.5, epochs=20, decay_start=8, seeds=1,
+                method_options="coteaching_plus.init_epoch=0")
 
 # Final test accuracy (last epoch, mean of the networks) minus Standard's, asserted about one point below
 # what one run of this exact configuration measured (seed 0, CPU; Standard 0.8710): Co-teaching 0.9308
@@ -64,7 +66,7 @@ def test_estimated_transition_on_real_mnist(mnist_npz, kind, rate):
     0.1 (max entry) is *not* reached: one anchor sample per class is noisy and over-states T_ii. Pair 0.45
     fails outright (max 0.45: the anchors of classes i and i + 1 are confused, their p(ỹ = i + 1 | x) differ
     by only 0.1), so it is not asserted."""
-    config = MNIST.replace(noise=kind, noise_rate=rate, epochs=200, decay_start=80, fc_estimate_epochs=20)
+    config = MNIST.replace(noise=kind, noise_rate=rate, epochs=200, decay_start=80)
     data = make_dataset(load(mnist_npz), config, name="mnist")
     true = noise_matrix(config, 10, "mnist")
     estimates = np.asarray(transition.estimate(config, data, jax.random.split(jax.random.key(0), 3)))

@@ -13,7 +13,8 @@ from memjax.config import Config
 from memjax.data import load_digits, make_dataset
 from memjax.launch import main
 
-TINY = ["--smoke", "--epochs", "3", "--decay-start", "2", "--seeds", "1", "--train-subset", "600", "--init-epoch", "1"]
+TINY = ["--smoke", "--epochs", "3", "--decay-start", "2", "--seeds", "1", "--train-subset", "600", "--method-options",
+        "coteaching_plus.init_epoch=1,fcorrection.estimate_epochs=2"]
 TINY += ["--reward-epochs", "2"]
 DRIVEN = [name for name, m in methods.METHODS.items() if m.uses_schedule]
 
@@ -32,7 +33,7 @@ def rows(run_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(methods.METHODS))
 def test_every_method_runs_from_the_cli(tmp_path, method):
-    assert launch(tmp_path, *TINY, "--method", method, "--name", method, "--fc-estimate-epochs", "2") == 0
+    assert launch(tmp_path, *TINY, "--method", method, "--name", method) == 0
     run = tmp_path / "runs" / method
     metrics = json.loads((run / "metrics.json").read_text())
     assert list(metrics["test_accuracy"]) == [method] and metrics["mode"] == "method"
@@ -61,7 +62,8 @@ def test_s2e_searches_every_schedule_driven_method(tmp_path, method):
 
 @pytest.mark.slow
 def test_fcorrection_pipeline_estimates_t_per_seed_then_trains_with_it():
-    config = Config(method="fcorrection", epochs=6, batch_size=32, decay_start=4, seeds=2, fc_estimate_epochs=4)
+    config = Config(method="fcorrection", epochs=6, batch_size=32, decay_start=4, seeds=2,
+                    method_options="fcorrection.estimate_epochs=4")
     data = make_dataset(load_digits(), config)
     runs, _ = pipeline.retrain(config, data, {"fcorrection": np.ones(config.epochs)})
     estimates = np.stack([run["prepared"]["transition"] for run in runs])
@@ -79,10 +81,11 @@ def test_fcorrection_pipeline_estimates_t_per_seed_then_trains_with_it():
 def test_given_fc_matrix_skips_the_estimate(tmp_path):
     path = tmp_path / "t.json"
     path.write_text(json.dumps(np.eye(10).tolist()))
-    config = Config(method="fcorrection", epochs=3, batch_size=32, decay_start=2, seeds=1, fc_matrix=str(path))
+    config = Config(method="fcorrection", epochs=3, batch_size=32, decay_start=2, seeds=1,
+                    method_options=f"matrix={path}")
     data = make_dataset(load_digits(), config)
     (fc,), _ = pipeline.retrain(config, data, {"fc": np.ones(3)})
-    (std,), _ = pipeline.retrain(config.replace(method="standard"), data, {"std": np.ones(3)})
+    (std,), _ = pipeline.retrain(config.replace(method="standard", method_options=""), data, {"std": np.ones(3)})
     assert "prepared" not in fc
     np.testing.assert_allclose(fc["metrics"]["train_loss"], std["metrics"]["train_loss"], rtol=1e-5)  # T = I
 
@@ -90,11 +93,13 @@ def test_given_fc_matrix_skips_the_estimate(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--method", "jocor", "--co-lambda", "1.5"], "co_lambda=1.5 is outside [0, 1]"),
-        (["--method", "jocor", "--co-lambda", "-0.1"], "co_lambda=-0.1 is outside [0, 1]"),
+        (["--method", "jocor", "--method-options", "co_lambda=1.5"], "jocor.co_lambda=1.5 is outside [0, 1]"),
+        (["--method", "jocor", "--method-options", "jocor.co_lambda=-0.1"], "co_lambda=-0.1 is outside [0, 1]"),
+        (["--method-options", "jocor.co_lamda=0.5"], "jocor option 'co_lamda' is unknown (its options: co_lambda)"),
+        (["--method", "jocor", "--co-lambda", "0.9"], "now a method option: pass --method-options jocor.co_lambda="),
         (["--method", "standard", "--search", "ng"], "method standard has no R(t) to search"),
         (["--method", "fcorrection", "--search", "ng"], "method fcorrection has no R(t) to search"),
-        (["--method", "fcorrection", "--fc-estimate-epochs", "0"], "fc_estimate_epochs=0 must be positive"),
+        (["--method", "fcorrection", "--method-options", "estimate_epochs=0"], "estimate_epochs=0 must be at least 1"),
         (["--noise", "asymmetric"], "no class map for dataset 'digits'"),
         (["--noise", "matrix"], "--noise matrix needs the matrix file"),
     ],
@@ -109,8 +114,8 @@ def test_bad_method_and_noise_parameters_are_one_line_errors(tmp_path, capsys, a
 @pytest.mark.parametrize(
     ("flag", "matrix", "message"),
     [
-        ("--fc-matrix", np.ones((10, 9)) / 9, "has shape (10, 9): it must be square"),
-        ("--fc-matrix", np.eye(3), "is 3×3 but the data has 10 classes"),
+        ("fcorrection.matrix", np.ones((10, 9)) / 9, "has shape (10, 9): it must be square"),
+        ("fcorrection.matrix", np.eye(3), "is 3×3 but the data has 10 classes"),
         ("--noise-matrix", np.eye(10) * 0.5, "row 0 sums to 0.5, not 1"),
         ("--noise-matrix", np.ones((4, 5)) / 5, "has shape (4, 5): it must be square"),
     ],
@@ -118,8 +123,12 @@ def test_bad_method_and_noise_parameters_are_one_line_errors(tmp_path, capsys, a
 def test_bad_matrix_files_are_one_line_errors(tmp_path, capsys, flag, matrix, message):
     path = tmp_path / "m.npy"
     np.save(path, matrix)
-    method = ["--method", "fcorrection"] if flag == "--fc-matrix" else []  # --noise-matrix alone: --noise matrix
-    assert launch(tmp_path, *TINY, *method, flag, str(path)) == 2
+    if flag == "fcorrection.matrix":  # TINY's own method options stay (the flag merges over them)
+        options = f"coteaching_plus.init_epoch=1,fcorrection.matrix={path}"
+        given = ["--method", "fcorrection", "--method-options", options]
+    else:  # --noise-matrix alone: --noise matrix
+        given = [flag, str(path)]
+    assert launch(tmp_path, *TINY, *given) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and str(path) in err, err
     assert not (tmp_path / "runs").exists()

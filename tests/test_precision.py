@@ -63,7 +63,11 @@ def test_matmuls_run_in_bfloat16(bf16_run):
     train, _, _, _, state = bf16_run
     x = jnp.zeros((4, *train.engine.input_shape))
     text = jax.jit(lambda p: apply(train.engine, p, state.batch_stats, x, False)[0]).lower(state.params).as_text()
-    assert "bf16" in text and text.count("dot_general") >= 2
+    products = [line.split(" : ")[-1] for line in text.splitlines() if "stablehlo.dot_general" in line]
+    assert len(products) == 2 * train.engine.num_nets  # two dense layers per network
+    for types in products:  # (tensor<BxKxbf16>, tensor<KxNxbf16>) -> tensor<BxNxf32>: bf16 in, f32 accumulated
+        operands, result = types.split(" -> ")
+        assert operands.count("xbf16>") == 2 and result.endswith("xf32>"), types
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

@@ -82,8 +82,7 @@ def test_fisher_equals_monte_carlo_fisher_within_its_error(full):
     scores = np.asarray(score(theta, sample(jax.random.key(4), theta, n)), np.float64)
     products = scores[:, :, None] * scores[:, None, :]
     standard_error = products.std(axis=0) / np.sqrt(n)
-    mc = np.asarray(jax.jit(gaussian.fisher_mc, static_argnums=2)(theta, jax.random.key(4), n))
-    np.testing.assert_allclose(mc, products.mean(axis=0), rtol=1e-3, atol=1e-3)
+    mc = products.mean(axis=0)  # (1/n) Σ_k s_k s_kᵀ, z_k ~ pθ
     assert np.all(np.abs(np.asarray(fisher(theta)) - mc) <= 5 * standard_error + 1e-3)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +16,8 @@ from memjax.methods import METHODS
 from memjax.noise import transition_matrix
 from memjax.schedules import coteaching_schedule
 from memjax.train import METRICS, adam_plan, make_train
+
+run_module = importlib.import_module("memjax.engine.run")  # the module (memjax.engine.run is also the function)
 
 DIGITS = Config(epochs=6, batch_size=64, decay_start=3, noise_rate=0.5)
 
@@ -71,20 +75,24 @@ def test_metrics_shapes_and_reproducibility(digits):
     assert np.all((a["val_acc"] >= 0) & (a["val_acc"] <= 1))
 
 
-def extras_for(method: str, num_classes: int = 10) -> dict:
-    """F-correction's matrix for a direct engine run (the pipeline estimates it)."""
-    return {"transition": transition_matrix("symmetric", num_classes, 0.5)} if method == "fcorrection" else {}
+def carry_for(method: str, num_classes: int = 10):
+    """F-correction's initial state (its matrix; the pipeline estimates it) for a direct engine run, else None."""
+    if method != "fcorrection":
+        return None
+    return {"transition": jnp.asarray(transition_matrix("symmetric", num_classes, 0.5), jnp.float32)}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHODS))
 def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch, method):
-    config = DIGITS.replace(method=method, init_epoch=2)
+    config = DIGITS.replace(method=method, method_options="coteaching_plus.init_epoch=2")
     data = make_dataset(digits, config)
     traces = []
-    original = engine_lib.run_epoch
-    monkeypatch.setattr(engine_lib, "run_epoch", lambda *a: traces.append(1) or original(*a))  # counts traces
-    train = make_train(config, data, **extras_for(method))
+    original = run_module.run_epoch
+    monkeypatch.setattr(run_module, "run_epoch", lambda *a: traces.append(1) or original(*a))  # counts traces
+    train = make_train(config, data)
+    carry = carry_for(method)
+    carries = None if carry is None else jax.tree.map(lambda a: jnp.stack([a] * 3), carry)
 
     def population(rates, seeds):
         schedules = jax.vmap(lambda r: coteaching_schedule(config.epochs, r))(jnp.asarray(rates))
@@ -92,21 +100,21 @@ def test_vmap_matches_separate_runs_and_never_retraces(digits, monkeypatch, meth
         return schedules, keys
 
     schedules, keys = population([0.2, 0.5, 0.8], [0, 1, 2])
-    batched, _ = train.population(schedules, keys)
+    batched, _ = train.population(schedules, keys, carries)
     assert len(traces) == 1
     for k in range(3):
-        single, _ = train(schedules[k], keys[k])
+        single, _ = train(schedules[k], keys[k], carry)
         for name in METRICS:
             assert batched[name].shape == (3, config.epochs, METHODS[method].num_nets)
             np.testing.assert_allclose(batched[name][k], single[name], rtol=1e-4, atol=1e-4, err_msg=name)
-    plain_vmap, _ = jax.vmap(train)(schedules, keys)
+    plain_vmap, _ = jax.vmap(train)(schedules, keys, carries)
     np.testing.assert_allclose(plain_vmap["val_acc"], batched["val_acc"], atol=1e-4)
     n_traces = len(traces)
     # A new generation: different values, same shapes -> no new trace of either entry point.
     schedules, keys = population([0.1, 0.3, 0.6], [7, 8, 9])
-    train.population(schedules, keys)
-    jax.vmap(train)(schedules, keys)
-    train(schedules[0], keys[0])
+    train.population(schedules, keys, carries)
+    jax.vmap(train)(schedules, keys, carries)
+    train(schedules[0], keys[0], carry)
     assert len(traces) == n_traces
 
 
@@ -116,8 +124,8 @@ def test_per_run_carries_match_single_runs_and_never_retrace(digits, monkeypatch
     config = DIGITS.replace(method="fcorrection")
     data = make_dataset(digits, config)
     traces = []
-    original = engine_lib.run_epoch
-    monkeypatch.setattr(engine_lib, "run_epoch", lambda *a: traces.append(1) or original(*a))
+    original = run_module.run_epoch
+    monkeypatch.setattr(run_module, "run_epoch", lambda *a: traces.append(1) or original(*a))
     train = make_train(config, data)  # no T: every run brings its own
     matrices = jnp.stack([transition_matrix("symmetric", 10, r) for r in (0.0, 0.3, 0.6)]).astype(jnp.float32)
     schedules, keys = jnp.ones((3, config.epochs)), jnp.stack([jax.random.key(0)] * 3)
@@ -149,7 +157,8 @@ def test_coteaching_with_full_keep_equals_standard(digits):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["coteaching", "coteaching_plus", "selfteach", "jocor"])
 def test_single_sample_per_batch_still_trains(digits, method):
-    config = DIGITS.replace(method=method, epochs=20, batch_size=16, decay_start=20, noise_rate=0.2, init_epoch=5)
+    config = DIGITS.replace(method=method, epochs=20, batch_size=16, decay_start=20, noise_rate=0.2,
+                            method_options="coteaching_plus.init_epoch=5")
     metrics, _ = run(digits, config, jnp.full(config.epochs, 1e-6))
     kept = metrics["kept_fraction"]
     assert np.all(kept <= 1 / config.batch_size + 1e-6)  # at most one sample per batch
@@ -163,7 +172,7 @@ def test_single_sample_per_batch_still_trains(digits, method):
 
 @pytest.mark.slow
 def test_coteaching_plus_uses_disagreement_after_init_epoch(digits):
-    config = DIGITS.replace(method="coteaching_plus", epochs=10, init_epoch=4)
+    config = DIGITS.replace(method="coteaching_plus", epochs=10, method_options="init_epoch=4")
     metrics, _ = run(digits, config, jnp.ones(config.epochs))
     kept = metrics["kept_fraction"]
     np.testing.assert_allclose(kept[:4], 1.0)  # plain Co-teaching with R = 1 keeps every sample
@@ -251,3 +260,40 @@ def test_a_run_without_test_evaluation_trains_the_same_networks(digits):
     probs = np.asarray(engine_lib.predict(train.engine, lean_state, jnp.asarray(data.test_images)))
     by_hand = (probs.argmax(-1) == data.test_labels).mean(-1)
     np.testing.assert_allclose(full["test_acc"][-1], by_hand, atol=1e-6)
+
+
+def _cross_entropy_by_hand(engine, state, images, labels) -> np.ndarray:
+    """Each network's mean cross-entropy on ``images`` fed to ``model.apply`` as given (numpy log-softmax)."""
+    losses = []
+    for i in range(engine.num_nets):
+        variables = {"params": jax.tree.map(lambda a, i=i: a[i], state.params)}
+        if state.batch_stats:
+            variables["batch_stats"] = jax.tree.map(lambda a, i=i: a[i], state.batch_stats)
+        logits = np.asarray(engine.model.apply(variables, jnp.asarray(images), train=False), np.float64)
+        log_p = logits - logits.max(-1, keepdims=True)
+        log_p -= np.log(np.exp(log_p).sum(-1, keepdims=True))
+        losses.append(-log_p[np.arange(len(labels)), labels].mean())
+    return np.asarray(losses)
+
+
+@pytest.mark.parametrize("features", ["float", "uint8"])
+def test_val_loss_checkpoint_scales_inputs_like_training(digits, features):
+    """``keep="val_loss"`` (F-correction's estimate) ranks epochs by the loss on the inputs the networks
+    train on: float features (``csv:`` data) as they are, uint8 images divided by 255. The kept state's
+    loss, recomputed with ``model.apply`` on the unscaled (float) or /255 (uint8) validation inputs, equals
+    the smallest per-epoch ``val_loss``. (Regression: the old estimate divided every input by 255.)"""
+    arrays = dict(digits)
+    if features == "float":  # standardised-like features far from [0, 1]: a /255 would shrink them 255-fold
+        for split in ("train_images", "test_images"):
+            x = arrays[split].reshape(len(arrays[split]), -1).astype(np.float32)
+            arrays[split] = (x - 8.0 * 16) / 30.0
+    config = DIGITS.replace(method="standard", model="mlp", epochs=5)
+    data = make_dataset(arrays, config)
+    train = engine_lib.make_train(config, data, test_acc=False, keep="val_loss")
+    metrics, state = train(np.ones(config.epochs, np.float32), jax.random.key(3))
+    val_loss = np.asarray(metrics["val_loss"])  # (E, 1)
+    inputs = data.val_images if features == "float" else data.val_images.astype(np.float32) / 255.0
+    by_hand = _cross_entropy_by_hand(train.engine, state, inputs, data.val_labels)
+    best = val_loss.mean(-1).argmin()
+    np.testing.assert_allclose(by_hand, val_loss[best], rtol=2e-4)
+    assert len(set(np.round(val_loss.mean(-1), 4))) == config.epochs  # the epochs differ: the choice is real

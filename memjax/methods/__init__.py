@@ -1,11 +1,24 @@
-"""Training methods: one small pure rule each (:mod:`memjax.methods.base`), and the registry the engine
-reads. Adding a method is one function (or module) and one line in :data:`METHODS`.
+"""Training methods: one small pure rule each (:mod:`memjax.methods.base`), each with its own settings
+dataclass, and the one registry. Adding a method is one module and one line in :data:`METHODS`.
+
+Settings come from ``Config.method_options`` (``--method-options``), ``KEY=VALUE,...``: a plain ``KEY`` is a
+field of the run's method (``--method jocor --method-options co_lambda=0.9``), ``METHOD.KEY`` a field of
+that method, read only when it runs (presets and the reference protocol set ``coteaching_plus.init_epoch``
+this way for every method). Every key is checked against its method's dataclass, once
+(:func:`settings`); a misspelt one is a one-line error.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import jax.numpy as jnp
+
+from memjax import options
+from memjax.engine.rule import RuleSpec
 from memjax.methods import coteaching, decoupling, fcorrection, jocor, mentornet, standard
 from memjax.methods.base import Method, Objective, Rule, Step, cross_entropy, masked
+from memjax.schedules import coteaching_schedule
 
 METHODS: dict[str, Method] = {
     "standard": standard.METHOD,
@@ -26,4 +39,41 @@ def get(name: str) -> Method:
     return METHODS[name]
 
 
-__all__ = ["METHODS", "Method", "Objective", "Rule", "Step", "cross_entropy", "get", "masked"]
+def _fields(name: str) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(get(name).settings)}
+
+
+def settings(method: str, text: str = ""):
+    """The settings dataclass of ``method`` from ``--method-options`` ``text`` (module docstring): its own
+    plain keys and its ``METHOD.KEY`` keys; every qualified key of another method is checked too."""
+    mine = []
+    for key, value in options.items(text, "method option"):
+        owner, dot, field = key.rpartition(".")
+        owner = owner if dot else method
+        if owner not in METHODS:
+            raise ValueError(f"method option {key!r} names no method: use KEY or METHOD.KEY, METHOD one of "
+                             f"{', '.join(METHODS)}")  # fmt: skip
+        parsed = options.typed(_fields(owner), [(field, value)], f"{owner} option")
+        mine += list(parsed.items()) if owner == method else []
+    return get(method).settings(**dict(mine))
+
+
+def build(config, num_classes: int) -> RuleSpec:
+    """``config.method`` built for ``num_classes`` classes from its settings, as the engine takes it."""
+    method = get(config.method)
+    rule, carry = method.build(settings(config.method, config.method_options), num_classes)
+    return RuleSpec(rule, carry, method.num_nets)
+
+
+def default_schedule(config, tau: float | None = None) -> jnp.ndarray:
+    """R(t) of ``config.method`` without a search: Co-teaching's with forget rate ``tau`` (default: the noise
+    rate) for methods driven by R(t); all ones for the others."""
+    if not get(config.method).uses_schedule:
+        return jnp.ones(config.epochs)
+    return coteaching_schedule(config.epochs, config.noise_rate if tau is None else tau, config.tk, config.c)
+
+
+__all__ = [
+    "METHODS", "Method", "Objective", "Rule", "Step", "build", "cross_entropy", "default_schedule", "get", "masked",
+    "settings",
+]  # fmt: skip

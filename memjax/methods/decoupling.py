@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from memjax import selection
-from memjax.methods.base import Method, Objective, Step, cross_entropy, masked
+from memjax.methods.base import Method, Objective, Step, cross_entropy, fixed, masked
 
 
 def rule(step: Step, carry) -> Objective:
@@ -23,4 +23,4 @@ def rule(step: Step, carry) -> Objective:
     return masked(losses, jnp.stack([disagree, disagree]), carry)
 
 
-METHOD = Method(2, False, lambda config, num_classes, **_: (rule, ()), "Decoupling (Malach & Shalev-Shwartz 2017)")
+METHOD = Method(2, False, fixed(rule))

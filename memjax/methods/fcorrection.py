@@ -9,21 +9,36 @@ transition matrix T (T_ij = P(ỹ = j | y = i)):
 computed stably as −logsumexp_i(log p_i + log T_iỹ) from the log-softmax (zero entries of T are floored at
 1e-30 so the loss stays finite). Mean over the whole batch; no R(t).
 
-T comes from ``make_train(..., transition=T)``, from ``config.fc_matrix`` (a .npy/.json C×C matrix), or
-per run from :func:`prepare`: a first, Standard run per key and Patrini's anchor estimator
-(:mod:`memjax.transition`), which the pipeline runs before training (two ordinary runs of the engine).
+T comes from the setting ``matrix`` (``--method-options matrix=PATH``, a .npy/.json C×C matrix, read
+once when the method is built), or per run from :mod:`memjax.stages.transition`: a first, Standard run per
+key of at most ``estimate_epochs`` epochs and Patrini's anchor estimator, which the pipeline runs before
+training (ordinary runs of the engine's population runner).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from memjax import noise
 from memjax.methods.base import Method, Objective, Step, masked
 
 FLOOR = 1e-30
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """``matrix``: the transition matrix file (empty: estimate T first); ``estimate_epochs``: the most epochs
+    of the Standard run that estimates it (the lowest-validation-loss epoch's network is used)."""
+
+    matrix: str = ""
+    estimate_epochs: int = 20
+
+    def __post_init__(self):
+        if self.estimate_epochs < 1:
+            raise ValueError(f"fcorrection.estimate_epochs={self.estimate_epochs} must be at least 1")
 
 
 def forward_loss(logits: jax.Array, labels: jax.Array, transition: jax.Array) -> jax.Array:
@@ -38,26 +53,13 @@ def rule(step: Step, carry) -> Objective:
     return masked(losses, jnp.ones(losses.shape, bool), carry)
 
 
-def build(config, num_classes, transition=None, **_):
-    """The rule and its carry ``{"transition": T}``: ``transition`` if given, else ``config.fc_matrix``'s
-    matrix, else ``None`` (each run then needs its own, e.g. from :func:`prepare`)."""
-    if transition is None and config.fc_matrix:
-        transition = noise.load_matrix(config.fc_matrix, num_classes)
-    if transition is None:
+def build(settings: Settings, num_classes: int):
+    """The rule and its carry ``{"transition": T}`` from the ``matrix`` file, or ``None`` without one (each
+    run then needs its own, e.g. from :func:`memjax.stages.transition.estimate`)."""
+    if not settings.matrix:
         return rule, None
-    transition = np.asarray(transition, np.float32)
-    noise.check_matrix(transition, num_classes, "F-correction's transition matrix")
-    return rule, {"transition": jnp.asarray(transition)}
+    transition = noise.load_matrix(settings.matrix, num_classes)
+    return rule, {"transition": jnp.asarray(transition, jnp.float32)}
 
 
-def prepare(config, data, keys):
-    """Per-run carries ``{"transition": (K, C, C)}`` estimated by :func:`memjax.transition.estimate`, or
-    ``None`` when ``config.fc_matrix`` gives T."""
-    if config.fc_matrix:
-        return None
-    from memjax import transition  # imported here: memjax.transition runs the engine, which imports the methods
-
-    return {"transition": transition.estimate(config, data, keys)}
-
-
-METHOD = Method(1, False, build, "F-correction (Patrini et al. 2017)", prepare)
+METHOD = Method(1, False, build, Settings)

@@ -10,7 +10,7 @@ The k = ⌊R(t)·B⌋ samples (at least 1) with the smallest J are selected *onc
 networks are trained on the mean J over them: J couples the networks, so each one's gradient also flows
 through the co-regularisation term, with no stop-gradient (as in the official code,
 github.com/hongxin001/JoCoR ``algorithm/loss.py``: one optimiser over both networks, ``loss_pick`` averaged
-over the selected samples). λ = ``config.co_lambda``, default 0.1 as that code's ``--co_lambda``; its
+over the selected samples). λ = the setting ``co_lambda``, default 0.1 as that code's ``--co_lambda``; its
 README reports 0.9 best for CIFAR-10 at 20%/50% symmetric and 40% asymmetric noise, 0.65 at 80%, 0.85 for
 CIFAR-100, and its MNIST example uses 0.95. The reported training loss of network n is its mean ℓₙ over the
 selected samples.
@@ -18,11 +18,24 @@ selected samples.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
 from memjax import selection
 from memjax.methods.base import Method, Objective, Step, cross_entropy
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """λ of the joint loss, the weight in [0, 1] of the co-regularisation (KL) term."""
+
+    co_lambda: float = 0.1
+
+    def __post_init__(self):
+        if not 0.0 <= self.co_lambda <= 1.0:
+            raise ValueError(f"jocor.co_lambda={self.co_lambda} is outside [0, 1]: pass e.g. co_lambda=0.9")
 
 
 def joint_loss(logits: jax.Array, labels: jax.Array, co_lambda) -> tuple[jax.Array, jax.Array]:
@@ -35,8 +48,8 @@ def joint_loss(logits: jax.Array, labels: jax.Array, co_lambda) -> tuple[jax.Arr
     return (1.0 - co_lambda) * losses.sum(0) + co_lambda * (kl_12 + kl_21), losses
 
 
-def build(config, num_classes, **_):
-    co_lambda = config.co_lambda
+def build(settings: Settings, num_classes: int):
+    co_lambda = settings.co_lambda
 
     def rule(step: Step, carry) -> Objective:
         joint, losses = joint_loss(step.logits, step.labels, co_lambda)
@@ -48,4 +61,4 @@ def build(config, num_classes, **_):
     return rule, ()
 
 
-METHOD = Method(2, True, build, "JoCoR (Wei et al. 2020)")
+METHOD = Method(2, True, build, Settings)

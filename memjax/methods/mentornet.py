@@ -47,4 +47,9 @@ def rule(step: Step, carry) -> Objective:
     return masked(losses, weights[None], threshold)
 
 
-METHOD = Method(1, True, lambda config, num_classes, **_: (rule, jnp.float32(0.0)), "MentorNet PD (Jiang et al. 2018)")
+def build(settings, num_classes: int):
+    """The rule and its initial threshold λ₀ = 0 (made here, not at import: no array before the backend)."""
+    return rule, jnp.float32(0.0)
+
+
+METHOD = Method(1, True, build)

@@ -14,6 +14,7 @@ from types import ModuleType
 
 import jax
 
+from memjax import options as memjax_options
 from memjax.search import base, bo, hyperband, ng, random_search
 
 
@@ -62,25 +63,9 @@ def options(name: str) -> dict[str, dataclasses.Field]:
 
 
 def parse_options(name: str, text: str) -> dict:
-    """``"k=v,k=v"`` → typed keyword arguments of the algorithm's config; one-line errors for unknown keys
-    or values of the wrong type."""
-    fields, parsed = options(name), {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            known = ", ".join(fields) or "none"
-            raise ValueError(f"search option {item!r} is not KEY=VALUE of the {name} search (its options: {known})")
-        kind = type(fields[key].default)
-        if kind is bool:
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(f"search option {key}={value!r}: expected true or false")
-            parsed[key] = value.lower() in ("true", "1")
-        else:
-            try:
-                parsed[key] = kind(value)
-            except ValueError:
-                raise ValueError(f"search option {key}={value!r}: expected a {kind.__name__}") from None
-    return parsed
+    """``"k=v,k=v"`` → typed keyword arguments of the algorithm's config (:mod:`memjax.options`); one-line
+    errors for unknown keys or values of the wrong type."""
+    return memjax_options.typed(options(name), memjax_options.items(text, "search option"), f"{name} search option")
 
 
 def make_config(name: str, population: int, num_epochs: int, option_text: str = "", **overrides):

@@ -46,7 +46,6 @@ def optuna_module():
         import optuna
     except ImportError as err:
         raise ImportError("the bo search needs optuna: pip install memjax[bo]") from err
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
 

@@ -35,9 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from memjax import distributed, io, search
+from memjax.config import Config
 from memjax.schedules import S2E_SPACE, s2e_schedule
 
-WORST_FITNESS = 0.0  # the lowest possible accuracy
+WORST_FITNESS = 0.0  # the lowest possible accuracy (search.base's −inf is for fitness of any sign)
 REWARD_NETWORKS = ("mean", "max")
 EvaluateFn = Callable[[jax.Array, jax.Array], dict[str, Any]]
 
@@ -119,7 +120,7 @@ def run_search(
         workdir.mkdir(parents=True, exist_ok=True)
         if (workdir / io.CHECKPOINT).exists():
             state, key, counters = io.load_checkpoint(
-                workdir / io.CHECKPOINT, state, config.to_json(), may_change=("generations",)
+                workdir / io.CHECKPOINT, state, config.to_json(), ("generations",), _upgrade
             )
             generations, used = counters["generations"], counters["epochs_used"]
         io.trim_lines(workdir / io.HISTORY, lambda record: record["generation"] < generations)
@@ -155,3 +156,8 @@ def run_search(
         generations=generations,
         epochs_used=used,
     )
+
+
+def _upgrade(saved: dict) -> dict:
+    """A checkpoint's saved config with the fields of older versions renamed (:meth:`Config.from_dict`)."""
+    return dataclasses.asdict(Config.from_dict(saved))

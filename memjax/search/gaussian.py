@@ -125,9 +125,3 @@ def fisher(theta: Gaussian) -> jax.Array:
     f_chol = f_chol + (b[:, None] == b[None, :]) * precision[a[:, None], a[None, :]]
     jac = jnp.where(a == b, chol[a, b], 1.0)
     return jax.scipy.linalg.block_diag(precision, jac[:, None] * f_chol * jac[None, :])
-
-
-def fisher_mc(theta: Gaussian, key, n: int) -> jax.Array:
-    """Monte-Carlo Fisher (1/n) Σ_k s_k s_kᵀ with s_k = score(θ, z_k), z_k ~ pθ."""
-    scores = score(theta, sample(key, theta, n))
-    return scores.T @ scores / n

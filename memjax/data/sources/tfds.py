@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from memjax.data import HUMAN_LABELS, NOISY_KEY, DataError, validate_arrays
+from memjax.data.types import HUMAN_LABELS, NOISY_KEY, DataError, Source
+from memjax.data.validate import validate_arrays
 
 PROBE = ("storage.googleapis.com", 443)  # where tfds downloads from: reachable means "online"
 
@@ -205,3 +206,8 @@ def load(
     if noisy_feature:
         arrays[NOISY_KEY] = train[noisy_feature]
     return validate_arrays(arrays, f"tfds {name} at {where}", num_classes)
+
+
+def read(source: Source, config=None, download: bool | None = None) -> tuple[dict[str, np.ndarray], int]:
+    """:func:`load` of ``source`` (its tfds name, data folder and human-label feature; ``config`` unused)."""
+    return load(source.name, data_dir=source.data_dir, download=download, noisy_feature=source.noisy_feature)

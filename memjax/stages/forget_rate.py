@@ -4,7 +4,7 @@ Co-teaching's schedule R(t) = 1 − τ·min((t/T_k)^c, 1) needs τ, which Han et
 noise rate. ``forget_rate="auto"`` estimates it from the data instead: a short Standard training
 (``AUTO_EPOCHS`` epochs, before the network memorises the noise; no learning-rate decay) under
 ``crossval.FOLDS``-fold cross-validation, all folds in one vmapped program
-(:func:`memjax.crossval.out_of_sample_probs`), gives every training sample out-of-sample probabilities;
+(:func:`memjax.stages.crossval.out_of_sample_probs`), gives every training sample out-of-sample probabilities;
 confident learning turns them into a noise rate (:func:`memjax.label_issues.estimate_noise_rate`).
 The S2E search itself needs no noise rate: only the Co-teaching baseline and single methods read τ.
 """
@@ -16,7 +16,8 @@ import time
 import jax
 import jax.numpy as jnp
 
-from memjax import crossval, label_issues
+from memjax import label_issues
+from memjax.stages import crossval
 
 AUTO_EPOCHS = 5  # measured on MNIST sym-50 %: 3, 5 and 10 epochs estimate 0.524, 0.525, 0.530 (true 0.499)
 

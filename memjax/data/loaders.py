@@ -1,0 +1,56 @@
+"""Dataset names → a run's :class:`~memjax.data.types.Dataset`: resolve the name once, read the
+:class:`~memjax.data.types.Source` with its kind's loader (:data:`LOADERS`), then subset, corrupt and split."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from memjax.data.names import resolve
+from memjax.data.prepare import make_dataset
+from memjax.data.sources import digits, folder, npz, table, tfds
+from memjax.data.types import OWN_KINDS, Dataset, Source
+
+Loader = Callable[[Source, Any, bool | None], tuple[dict[str, np.ndarray], int]]
+LOADERS: dict[str, Loader] = {  # Source.kind → read(source, config, download) -> (clean arrays, num_classes)
+    "digits": digits.read,
+    "npz": npz.read,
+    "tfds": tfds.read,  # tfds itself is imported only when this reads
+    "folder": folder.read,
+    "csv": table.read,
+}
+
+
+def read_source(source: Source, config=None, download: bool | None = None) -> tuple[dict[str, np.ndarray], int]:
+    """Clean, validated arrays of ``source`` and its number of classes, by :data:`LOADERS`. A ``folder:`` /
+    ``csv:`` source reads its options from ``config`` (the defaults when None)."""
+    if config is None and source.kind in OWN_KINDS:
+        from memjax.config import Config
+
+        config = Config()
+    return LOADERS[source.kind](source, config, download)
+
+
+def load_arrays(
+    name: str, data_dir: str | os.PathLike | None = None, download: bool | None = None, config=None
+) -> tuple[dict[str, np.ndarray], int]:
+    """Clean, validated arrays of dataset ``name`` (see :mod:`memjax.data`) and its number of classes.
+    A ``folder:`` / ``csv:`` source reads its options from ``config`` (:mod:`memjax.data.sources.folder`,
+    :mod:`memjax.data.sources.table`)."""
+    return read_source(resolve(name, data_dir), config, download)
+
+
+def load(config, download: bool | None = None) -> Dataset:
+    """The :class:`Dataset` of ``config``: resolve ``config.dataset`` (with ``config.data_dir``) once, load,
+    validate, then subset, corrupt and split with :func:`make_dataset`; the Dataset's ``source`` is that
+    resolved :class:`Source`. ``download``: whether tfds may prepare a missing data set (None: when tfds is
+    installed and the network answers; see :func:`memjax.data.sources.tfds.load`)."""
+    source = resolve(config.dataset, config.data_dir)
+    arrays, num_classes = read_source(source, config, download)
+    data = make_dataset(arrays, config, name=config.dataset, num_classes=num_classes)
+    own = source.kind in OWN_KINDS
+    return dataclasses.replace(data, truth_known=not own or config.noise_rate > 0, source=source)

@@ -1,0 +1,152 @@
+"""``make_train(config, data, method)``: the compiled run and the one population runner.
+
+``train = make_train(config, data, method)`` fixes everything static (architecture, epochs, batch size, the
+method's rule); ``train(schedule, key)`` is then a pure function of the traced keep schedule and a PRNG key,
+and ``train.population`` its vmapped, sharded form. Every stage that trains several runs (the search,
+retraining, cross-validation, F-correction's estimate) goes through :meth:`Train.population` or
+:meth:`Train.map`, so each of them shards over devices and hosts. The data arrays are arguments of the
+compiled program (never captured as constants), so call ``train`` directly or under ``jax.vmap``; an outer
+``jax.jit`` would embed the dataset in the program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from memjax import sharding
+from memjax.engine.evaluation import scores
+from memjax.engine.rule import RuleSpec
+from memjax.engine.run import run
+from memjax.engine.state import KEEP, DeviceData, Engine, device_data
+from memjax.models import get_model
+
+
+def make_engine(config, data, method: RuleSpec, test_acc: bool = True, train_size=None, keep="last") -> Engine:
+    """The static :class:`Engine` of ``config`` and the built ``method`` on ``data`` (a ``memjax.data.Dataset``);
+    ``test_acc=False`` leaves the test split out of the per-epoch metrics; ``train_size``: the samples each
+    run trains on when runs are given subsets; ``keep``: which state a run returns (``KEEP``)."""
+    config.validate("train")
+    if keep not in KEEP:
+        raise ValueError(f"keep={keep!r}: use one of {', '.join(KEEP)}")
+    n_train = len(data.train_labels) if train_size is None else train_size
+    if n_train < config.batch_size:
+        raise ValueError(f"{n_train} training samples are fewer than one batch of {config.batch_size}")
+    model = get_model(
+        config.model, data.num_classes, data.input_shape, config.compute_dtype, config.torch_init, config.conv_impl
+    )
+    return Engine(
+        model=model,
+        tx=optax.inject_hyperparams(optax.adam)(learning_rate=config.lr, b1=0.9, b2=0.999, eps=1e-8),
+        rule=method.rule,
+        carry=method.carry,
+        num_nets=method.num_nets,
+        num_epochs=config.epochs,
+        batch_size=config.batch_size,
+        steps_per_epoch=n_train // config.batch_size,  # drop_last
+        lr=config.lr,
+        decay_start=config.decay_start,
+        input_shape=data.input_shape,
+        tally_epochs=config.tally_epochs,
+        test_acc=test_acc,
+        train_size=train_size,
+        keep=keep,
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Train:
+    """``train(schedule, key[, carry]) -> (metrics, state)``, ``train.population(schedules, keys[, carries,
+    subsets])`` and ``train.map(fn, ...)``: the compiled callables of one run configuration. Build with
+    :func:`make_train`."""
+
+    engine: Engine
+    data: DeviceData
+    compiled_run: Callable  # jit(run)(data, schedule, key[, carry, subset])
+    run_population: Callable  # vmap(run)(data, schedules, keys, carries, subsets), not compiled
+    compiled_population: Callable  # jit(run_population)
+    mesh: Any  # the population mesh when there are several devices, else None
+    replicated: DeviceData | None  # the data on every device of ``mesh``
+    score_fn: Callable  # scores(engine, data, state, unpadded validation size)
+    _mapped: dict = dataclasses.field(default_factory=dict, repr=False)  # fn → its compiled population map
+
+    def __call__(self, schedule, key, carry=None, subset=None):
+        return self.compiled_run(self.data, schedule, key, carry, subset)
+
+    def population(self, schedules, keys, carries=None, subsets=None):
+        """``jax.vmap(train)`` as one compiled call: (K, E) schedules and (K,) keys → metrics of (K, E, N);
+        ``carries`` (optional): the method's initial states, each leaf with a leading K axis; ``subsets``
+        (optional, (K, train_size)): the training samples of each run.
+
+        With several devices (GPUs, or CPU devices from ``--xla_force_host_platform_device_count``) the
+        runs are sharded over a 1-D ``population`` mesh (:mod:`memjax.sharding`) and the data replicated:
+        each device trains its share of the runs, with no communication between them."""
+        per_run = (schedules, keys, carries, subsets)
+        if self.mesh is None:
+            return self.compiled_population(self.data, *per_run)
+        return sharding.run_sharded(self.compiled_population, self.replicated, per_run, self.mesh)
+
+    def map(self, fn: Callable, schedules, keys, carries=None, subsets=None) -> tuple[dict, Any]:
+        """(metrics, ``fn(engine, data, state)`` of every run) of :meth:`population` as host arrays on every
+        process, also when the mesh spans several processes (:mod:`memjax.distributed`): ``fn`` runs inside
+        the same compiled, sharded program, where each run's state lives, and only its (small) output is
+        gathered, never the networks. ``fn`` is compiled once per function object."""
+        if fn not in self._mapped:
+            engine = self.engine
+
+            def mapped(data, *per_run):
+                metrics, states = self.run_population(data, *per_run)
+                return metrics, jax.vmap(lambda state: fn(engine, data, state))(states)
+
+            self._mapped[fn] = jax.jit(mapped)
+        per_run = (schedules, keys, carries, subsets)
+        if self.mesh is None:
+            return jax.device_get(self._mapped[fn](self.data, *per_run))
+        return sharding.run_sharded(self._mapped[fn], self.replicated, per_run, self.mesh, gather=True)
+
+    def population_metrics(self, schedules, keys, carries=None, subsets=None) -> dict[str, np.ndarray]:
+        """The metrics of :meth:`population` as host arrays on every process; the states stay on the devices."""
+        return self.map(_nothing, schedules, keys, carries, subsets)[0]
+
+    def population_scores(self, schedules, keys, carries=None) -> tuple[dict, dict]:
+        """(metrics, :func:`~memjax.engine.evaluation.scores` of every run): the label issues' inputs."""
+        return self.map(self.score_fn, schedules, keys, carries)
+
+
+def _nothing(engine, data, state):
+    return ()
+
+
+def make_train(
+    config, data, method: RuleSpec, callback: Callable | None = None, test_acc=True, train_size=None, keep="last"
+) -> Train:
+    """Build ``train(schedule, key) -> (metrics, state)`` for ``config`` and the built ``method``
+    (``memjax.methods.build``) on ``data`` (a ``memjax.data.Dataset``).
+
+    ``metrics`` maps each name in :data:`memjax.metrics.METRICS` to an (E, N) float32 array (epoch,
+    network); ``test_acc=False`` leaves out ``test_acc`` and its forward pass over the test split, which a
+    search never reads. ``callback(epoch, metrics)``, if given, is called on the host after every epoch (once
+    per run under vmap); without one the program contains no host call at all. ``train_size`` and ``keep``:
+    see :func:`make_engine`."""
+    engine = make_engine(config, data, method, test_acc, train_size, keep)
+    device = device_data(data, config.eval_batch_size)
+
+    def one(data, schedule, key, carry=None, subset=None):
+        return run(engine, data, schedule, key, callback, carry, subset)
+
+    def population(data, schedules, keys, carries=None, subsets=None):
+        return jax.vmap(one, in_axes=(None, 0, 0, 0, 0))(data, schedules, keys, carries, subsets)
+
+    mesh = sharding.population_mesh() if jax.device_count() > 1 else None
+    replicated = sharding.replicate(device, mesh) if mesh is not None else None
+    n_val = len(data.val_labels)
+
+    def score_fn(engine, data, state):
+        return scores(engine, data, state, n_val)
+
+    return Train(engine, device, jax.jit(one), population, jax.jit(population), mesh, replicated, score_fn)

@@ -1,0 +1,113 @@
+"""What the two command lines share (``python -m memjax.launch`` and ``python -m memjax.reproduce``): the
+one-line-error parser, one ``--field-name`` flag per :class:`~memjax.config.Config` field (booleans parsed by
+:func:`memjax.options.parse_bool`, the one true/false parser), the preset of a data set, the writable-folder
+check, and the hint for flags of older versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from memjax import methods, models, noise, options, search
+from memjax.config import LEGACY, Config
+
+CHOICES = {  # --help lists each name field's choices from the registry that owns it
+    "method": methods.METHODS,
+    "search": search.ALGORITHMS,
+    "model": models.MODELS,
+    "noise": noise.NOISE_KINDS,
+}
+
+
+class UsageError(ValueError):
+    """A bad command line: reported as one line, exit status 2."""
+
+
+def _parse_value(field: dataclasses.Field, text: str):
+    kind = type(field.default) if field.default is not None else str
+    try:
+        return options.parse_value(kind, text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def quiet_libraries() -> None:
+    """Process-wide settings of the command lines, made once there (never by a library call): optuna (the bo
+    search) logs warnings only, not a line per trial."""
+    try:
+        import optuna
+    except ImportError:
+        return
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        self.exit(2, f"memjax: error: {message}{_legacy_hint(message)} (see --help)\n")
+
+
+def _legacy_hint(message: str) -> str:
+    """For a flag of an older version (``--co-lambda 0.9``): the ``--method-options`` spelling that replaced it."""
+    for field, key in LEGACY.items():
+        if "--" + field.replace("_", "-") in message:
+            return f"; {field} is now a method option: pass --method-options {key}=VALUE"
+    return ""
+
+
+def _help(field: dataclasses.Field) -> str:
+    text = field.metadata["help"]
+    if field.name in CHOICES:
+        text = f"{' | '.join(CHOICES[field.name])}: {text}"
+    return text + (" (given without --search: run this method, no search)" if field.name == "method" else "")
+
+
+def command_parser(prog: str, description: str, doc: str) -> Parser:
+    """A one-line-error parser whose --help ends with ``doc`` after its first paragraph (the module's usage)."""
+    return Parser(
+        prog=prog,
+        allow_abbrev=False,  # --noise must not silently mean --noise-rate
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=doc.split("\n\n", 1)[1],
+    )
+
+
+def add_config_fields(fields) -> None:
+    """One ``--field-name`` flag per :class:`Config` field on the argument group ``fields`` (absent unless given)."""
+    for field in dataclasses.fields(Config):
+        flag = "--" + field.name.replace("_", "-")
+        switch = {"nargs": "?", "const": True} if isinstance(field.default, bool) else {}  # --clean-val alone = true
+        fields.add_argument(
+            flag,
+            dest=field.name,
+            default=argparse.SUPPRESS,
+            type=lambda text, f=field: _parse_value(f, text),
+            metavar=type(field.default).__name__.upper() if field.default is not None else "STR",
+            help=_help(field),
+            **switch,
+        )
+
+
+def preset_for(dataset: str) -> str:
+    if dataset.startswith(("folder:", "csv:")):
+        return "own"
+    for name in ("cifar100", "cifar10", "mnist"):
+        if dataset.removeprefix("tfds:").startswith(name):
+            return name
+    return "digits"
+
+
+def check_writable(run_dir: Path) -> None:
+    """The run folder can be created: its nearest existing ancestor is a folder we can write a file in."""
+    parent = next(p for p in [run_dir, *run_dir.parents] if p.exists())
+    if not parent.is_dir():
+        raise UsageError(f"run folder {run_dir} cannot be created: {parent} is a file; pass another --runs-dir")
+    try:
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as err:
+        raise UsageError(f"run folder {run_dir} is not writable ({parent}: {err.strerror}): pass --runs-dir") from None
+
+
