@@ -241,3 +241,94 @@ def test_keep_val_loss_is_the_engine_run_stopped_at_the_lowest_validation_loss()
     n = int(np.asarray(train.data.val_w).sum())
     probs = np.asarray(predict(train.engine, prefix, val_x[:n])[0], np.float64)
     assert losses[best] == pytest.approx(-np.log(probs[np.arange(n), val_y[:n]]).mean(), rel=1e-4)
+
+
+# ------------------------------------------------- Co-teaching+ against a numpy rewrite of its official rule
+# (github.com/xingruiyu/coteaching_plus, loss.py: loss_coteaching_plus and the loss_coteaching it calls)
+
+OFFICIAL = "coteaching_plus.init_epoch=0,loss=softmax,scale=twice,fallback_steps=5000"
+
+
+def np_softmax(logits):
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def official_losses(logits, labels, forget_rate, step):
+    """The official per-network losses, rewritten in numpy: on the disagreeing samples, cross-entropy of the
+    softmax outputs; each network the mean over the peer's int((1 − τ)·n) smallest, divided again by that
+    count (all n if it is 0); without disagreement the whole batch's mean while ``step`` < 5000, else 0."""
+    outputs = np_softmax(logits.astype(np.float64))
+    disagree = logits[0].argmax(-1) != logits[1].argmax(-1)
+    if not disagree.any():
+        mean = np_ce(outputs, labels).mean(-1)
+        return mean if step < 5000 else np.zeros(2)
+    losses = np_ce(outputs[:, disagree], labels[disagree])
+    n = int((1 - forget_rate) * disagree.sum()) or int(disagree.sum())
+    kept_1, kept_2 = np.argsort(losses[0])[:n], np.argsort(losses[1])[:n]
+    return np.array([losses[0][kept_2].mean() / n, losses[1][kept_1].mean() / n])
+
+
+def plus(logits, labels, keep, options=OFFICIAL, epoch=3, index=0):
+    rule, carry, _ = methods.build(Config(method="coteaching_plus", method_options=options), C)
+    step = methods.Step(jnp.asarray(logits), jnp.asarray(labels), jnp.float32(keep), jnp.int32(epoch), jnp.int32(index))
+    return rule(step, carry)
+
+
+@pytest.mark.parametrize(("seed", "forget_rate"), [(0, 0.5), (1, 0.2), (2, 0.45), (3, 0.0)])
+def test_official_options_match_the_official_loss(seed, forget_rate):
+    logits, labels = batch(2, seed)
+    got = plus(logits, labels, 1 - forget_rate)
+    np.testing.assert_allclose(got.per_net, official_losses(logits, labels, forget_rate, 0), rtol=1e-5)
+    disagree = logits[0].argmax(-1) != logits[1].argmax(-1)
+    assert not np.asarray(got.weights)[:, ~disagree].any()  # only disagreeing samples are trained on
+
+
+def test_without_disagreement_the_whole_batch_trains_only_early():
+    logits, labels = batch(2, 4)
+    same = np.stack([logits[0], logits[0]])
+    for epoch, index in ((0, 4000), (3, 1249), (3, 1250), (199, 130)):  # (e + 1)·i < 5000 ⇔ official epoch·i
+        got = plus(same, labels, 0.5, epoch=epoch, index=index)
+        np.testing.assert_allclose(got.per_net, official_losses(same, labels, 0.5, (epoch + 1) * index), rtol=1e-5)
+        weights = np.asarray(got.weights)
+        assert weights.all() if (epoch + 1) * index < 5000 else not weights.any()
+    assert not np.asarray(plus(same, labels, 0.5, options="init_epoch=0").weights).any()  # memjax: no gradient
+
+
+def test_default_options_rank_the_logits_cross_entropy_and_divide_once():
+    logits, labels = batch(2, 5)
+    got = plus(logits, labels, 0.6, options="init_epoch=0")
+    disagree = logits[0].argmax(-1) != logits[1].argmax(-1)
+    losses = np_ce(logits[:, disagree], labels[disagree])
+    n = max(int(np.floor(np.float32(0.6) * disagree.sum())), 1)
+    kept_1, kept_2 = np.argsort(losses[0])[:n], np.argsort(losses[1])[:n]
+    np.testing.assert_allclose(got.per_net, [losses[0][kept_2].mean(), losses[1][kept_1].mean()], rtol=1e-5)
+
+
+def test_before_init_epoch_official_is_coteaching_on_logits_divided_twice():
+    logits, labels = batch(2, 6)
+    got = plus(logits, labels, 0.5, options="init_epoch=5,loss=softmax,scale=twice", epoch=4)
+    losses, n = np_ce(logits, labels), B // 2
+    kept_1, kept_2 = np.argsort(losses[0])[:n], np.argsort(losses[1])[:n]
+    np.testing.assert_allclose(got.per_net, [losses[0][kept_2].mean() / n, losses[1][kept_1].mean() / n], rtol=1e-5)
+
+
+def test_double_softmax_bounds_the_per_sample_gradient():
+    """ℓ = −log softmax(p)_y, p = softmax(z), lies in [log(e + C − 1) − 1, log(e + C − 1)] and its gradient
+    in z is small for a confidently wrong sample, where the logits' cross-entropy gradient is ~1."""
+    z = jnp.array([[12.0, 0.0, 0.0, 0.0, 0.0]])  # confident in class 0, labelled 1
+
+    def loss(z, double):
+        s = jax.nn.softmax(z) if double else z
+        return -jax.nn.log_softmax(s)[0, 1]
+
+    value = float(loss(z, True))
+    assert np.log(np.e + C - 1) - 1 <= value <= np.log(np.e + C - 1)
+    assert float(jnp.abs(jax.grad(loss)(z, True)).max()) < 1e-3 < 0.9 < float(jnp.abs(jax.grad(loss)(z, False)).max())
+
+
+def test_bad_options_are_one_line_errors():
+    for text, message in (("loss=probs", "coteaching_plus.loss='probs': use one of logits, softmax"),
+                          ("scale=thrice", "use one of mean, twice"), ("fallback_steps=-1", "is negative")):
+        with pytest.raises(ValueError, match=message):
+            methods.settings("coteaching_plus", text)

@@ -55,15 +55,17 @@ def smoke(tmp_path_factory):
 
 
 def test_reference_protocol_values_per_dataset():
-    for dataset, preset, model, init_epoch in (
-        ("mnist17k", "mnist", "mlp", 0),
-        ("cifar10_jpeg", "cifar10", "cnn_small", 20),
-        ("tfds:cifar100", "cifar100", "cnn", 5),
+    for dataset, preset, model, init_epoch, co_lambda in (
+        ("mnist17k", "mnist", "mlp", 0, 0.95),
+        ("cifar10_jpeg", "cifar10", "cnn_small", 20, 0.9),
+        ("tfds:cifar100", "cifar100", "cnn", 5, 0.85),
     ):
         assert reproduce.flags.preset_for(dataset) == preset
         config = protocol.apply(get_config(preset).replace(dataset=dataset), "reference")
-        init = methods.settings("coteaching_plus", config.method_options).init_epoch
-        assert (config.model, init, config.decay_start, config.epochs) == (model, init_epoch, 80, 200)
+        plus = methods.settings("coteaching_plus", config.method_options)
+        assert (config.model, plus.init_epoch, config.decay_start, config.epochs) == (model, init_epoch, 80, 200)
+        assert (plus.loss, plus.scale, plus.fallback_steps) == ("softmax", "twice", 5000)  # its loss.py
+        assert methods.settings("jocor", config.method_options).co_lambda == co_lambda
         assert (config.noise_seed, config.clean_val, config.torch_init, config.train_subset) == (0, True, True, 0)
         assert (config.lr, config.batch_size, config.tk, config.c) == (1e-3, 128, 10, 1.0)
     assert protocol.apply(Config(dataset="digits"), "default") == Config(dataset="digits")

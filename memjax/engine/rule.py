@@ -2,7 +2,8 @@
 loss to differentiate and the per-sample weights it used (the methods live above, in :mod:`memjax.methods`).
 
 The engine applies the method's ``num_nets`` networks to a batch and calls ``rule(step, carry)`` with
-:class:`Step` (logits that carry gradients, labels, the keep rate R(t) of the epoch, the 0-based epoch)
+:class:`Step` (logits that carry gradients, labels, the keep rate R(t) of the epoch, the 0-based epoch and
+step within it)
 and the method's own carried state (e.g. MentorNet's moving threshold; ``()`` for most). The rule returns
 :class:`Objective`: the scalar loss (the sum of the networks' losses; each network's gradient only flows
 from its own term unless the method couples them, as JoCoR does), the per-network loss for the metrics,
@@ -27,6 +28,7 @@ class Step(NamedTuple):
     labels: jax.Array  # (B,) int32, the (noisy) training labels
     keep: jax.Array  # scalar float32: R(t) of this epoch
     epoch: jax.Array  # scalar int32, 0-based
+    index: jax.Array | int = 0  # scalar int32: the 0-based step within the epoch
 
 
 class Objective(NamedTuple):

@@ -26,14 +26,15 @@ def adam_plan(epoch, num_epochs: int, decay_start: int, lr: float):
     return rate, jnp.where(decaying, 0.1, 0.9)
 
 
-def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, keep, epoch):
-    """One Adam step of every network on the batch ``idx``: (state, (per-net loss (N,), sample weights (N, B)))."""
+def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, keep, epoch, index=0):
+    """One Adam step of every network on the batch ``idx`` (step ``index`` of ``epoch``): (state, (per-net
+    loss (N,), sample weights (N, B)))."""
     x = scale_inputs(data.train_x[idx])
     y = data.train_y[idx]
 
     def loss_fn(params):
         logits, stats = apply(engine, params, state.batch_stats, x, True, key)
-        objective = engine.rule(Step(logits, y, keep, epoch), state.carry)
+        objective = engine.rule(Step(logits, y, keep, epoch, index), state.carry)
         return objective.loss, (objective, stats)
 
     grads, (objective, stats) = jax.grad(loss_fn, has_aux=True)(state.params)
@@ -62,10 +63,11 @@ def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, 
     batches = epoch_order(engine, data, perm_key, subset)
 
     def step(state, inputs):
-        return train_step(engine, data, state, *inputs, keep, epoch)
+        idx, step_key, index = inputs
+        return train_step(engine, data, state, idx, step_key, keep, epoch, index)
 
     step_keys = jax.random.split(step_key, engine.steps_per_epoch)
-    state, (loss, weights) = jax.lax.scan(step, state, (batches, step_keys))
+    state, (loss, weights) = jax.lax.scan(step, state, (batches, step_keys, jnp.arange(engine.steps_per_epoch)))
     order = batches.reshape(-1)
     weights = jnp.moveaxis(weights, 1, 0).reshape(n, -1)  # (N, steps · B) in the epoch's order
     size = len(data.train_y)
