@@ -79,10 +79,9 @@ def plus_objective(settings: PlusSettings, step: Step, carry) -> Objective:
     masks = jnp.stack(selection.coteaching_masks(stopped[0], stopped[1], step.keep, disagree | ~plus))
     fallback = plus & ~disagree.any() & ((step.epoch + 1) * step.index < settings.fallback_steps)
     masks = masks | fallback
-    per_net = jax.vmap(selection.masked_mean)(losses, masks)
-    if settings.scale == "twice":
-        per_net = jnp.where(fallback, per_net, per_net / jnp.maximum(masks.sum(-1), 1))
-    return Objective(per_net.sum(), per_net, masks.astype(jnp.float32), carry)
+    if settings.scale == "twice":  # the kept mean over k, again over k (not in the fallback's batch mean)
+        losses = losses / jnp.where(fallback, 1.0, jnp.maximum(masks.sum(-1, keepdims=True), 1))
+    return masked(losses, masks, carry)
 
 
 def build_coteaching_plus(settings: PlusSettings, num_classes: int):
