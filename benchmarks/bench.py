@@ -234,7 +234,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench.json", help="where to write the JSON results")
     parser.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated compute dtypes")
     parser.add_argument("--populations", default="0,1,4,16", help="K values; 0 = a single run without vmap")

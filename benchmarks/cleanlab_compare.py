@@ -90,7 +90,7 @@ def compare(noise: str, rate: float, epochs: int) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=30, help="training epochs of memjax and of the CV models")
     parser.add_argument("--out", default="cleanlab_compare.json", help="JSON results file")
     args = parser.parse_args(argv)

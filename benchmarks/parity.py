@@ -46,7 +46,7 @@ def run(base: Config, seeds: int, dtypes=("float32", "bfloat16")) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist17k")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--decay-start", type=int, default=30)

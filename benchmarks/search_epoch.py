@@ -49,7 +49,7 @@ def run(population: int = 8, epochs: int = 2, repeats: int = 3) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="search_epoch.json", help="where to write the JSON results")
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)

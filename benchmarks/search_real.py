@@ -190,7 +190,7 @@ def plot(results: dict, path: Path) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs"))
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=["digits-sym50", "digits-pair45"])
     parser.add_argument("--seeds", type=int, default=10)

@@ -221,7 +221,7 @@ def plot(results: dict, out: Path) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--target", choices=list(targets.REPORTED), default="dip-rise")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     parser.add_argument("--seeds", type=int, default=30)

@@ -100,7 +100,7 @@ def best(results: dict, top: int = 10) -> list[tuple[str, dict]]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs"))
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--population", type=int, default=8)

@@ -20,6 +20,8 @@ LEGACY = {  # fields before --method-options (config.json of older run folders) 
     "fc_matrix": "fcorrection.matrix",
     "fc_estimate_epochs": "fcorrection.estimate_epochs",
 }
+EPOCH_COUNTS = {"decay_start": 0, "tk": 1, "reward_epochs": 1, "tally_epochs": 1}  # field → its smallest value
+EPOCH_OPTIONS = {"coteaching_plus.init_epoch": 0}  # the method options that count epochs
 
 
 def _field(default, help: str):
@@ -92,6 +94,21 @@ class Config:
             fields["method_options"] = options.merge(legacy, fields.get("method_options", ""))
         return cls().replace(**fields)
 
+    def with_epochs(self, epochs: int, given=()) -> tuple[Config, dict[str, tuple]]:
+        """This config (a preset's) trained for ``epochs`` instead: every epoch count of :data:`EPOCH_COUNTS`
+        and :data:`EPOCH_OPTIONS` not in ``given`` scales with it, ``n → round(n · epochs / self.epochs)``,
+        kept within [its smallest value, ``epochs``] (the 200-epoch presets' ``decay_start=80``, ``tk=10``
+        become 2 and 1 at ``--epochs 5``, so the learning rate still decays and R(t) reaches 1 − τ).
+        Returns (the config, {name: (before, after)} for every count that changed)."""
+        scale = lambda n, low: min(max(int(n * epochs / self.epochs + 0.5), low), epochs)  # noqa: E731
+        changes = {k: (getattr(self, k), scale(getattr(self, k), low)) for k, low in EPOCH_COUNTS.items()}
+        pairs = dict(options.items(self.method_options, "option"))
+        changes |= {k: (int(pairs[k]), scale(int(pairs[k]), low)) for k, low in EPOCH_OPTIONS.items() if k in pairs}
+        changes = {k: v for k, v in changes.items() if k not in given and v[0] != v[1]}
+        scaled = {k: v[1] for k, v in changes.items() if k in EPOCH_COUNTS}
+        opts = options.merge(self.method_options, ",".join(f"{k}={v[1]}" for k, v in changes.items() if "." in k))
+        return self.replace(epochs=epochs, method_options=opts, **scaled), changes
+
     def replace(self, **changes) -> Config:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
@@ -125,7 +142,7 @@ class Config:
             raise ValueError(f"test_fraction={self.test_fraction} must lie in (0, 1): pass e.g. --test-fraction 0.2")
 
     def _check_train(self) -> None:
-        self._positive("epochs", "batch_size", "eval_batch_size", "tally_epochs")
+        self._positive("epochs", "batch_size", "eval_batch_size", "tally_epochs", "seeds")
         if self.decay_start < 0:
             raise ValueError(f"decay_start={self.decay_start} is negative: pass 0 or more")
         if self.lr <= 0:
@@ -145,7 +162,7 @@ class Config:
             raise ValueError(f"forget_rate={self.forget_rate!r}: pass noise_rate, auto or a number in [0, 1)")
 
     def _check_search(self) -> None:
-        self._positive("population", "generations", "seeds", "reward_epochs")
+        self._positive("population", "generations", "reward_epochs")
         if self.reward_epochs > self.epochs:
             raise ValueError(f"reward_epochs={self.reward_epochs} exceeds epochs={self.epochs}: lower --reward-epochs")
 

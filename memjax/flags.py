@@ -91,6 +91,21 @@ def add_config_fields(fields) -> None:
         )
 
 
+def follow_epochs(config: Config, given: dict) -> tuple[Config, str]:
+    """(``config`` trained for ``given["epochs"]`` by :meth:`Config.with_epochs`, a line saying what scaled;
+    "" when nothing did). Counts in ``given`` (flags, method options) are the user's and stay."""
+    if "epochs" not in given or given["epochs"] == config.epochs:
+        return config, ""
+    keys = {key for key, _ in options.items(given.get("method_options", ""), "method option")}
+    keys |= {f"{given.get('method', config.method)}.{key}" for key in keys} | set(given)
+    before = config.epochs
+    config, changes = config.with_epochs(given["epochs"], keys)
+    if not changes:
+        return config, ""
+    moved = ", ".join(f"{name} {a} → {b}" for name, (a, b) in changes.items())
+    return config, f"--epochs {config.epochs}: the preset's {before}-epoch settings scale with it: {moved}"
+
+
 def preset_for(dataset: str) -> str:
     if dataset.startswith(("folder:", "csv:")):
         return "own"
@@ -109,5 +124,3 @@ def check_writable(run_dir: Path) -> None:
         tempfile.TemporaryFile(dir=parent).close()
     except OSError as err:
         raise UsageError(f"run folder {run_dir} is not writable ({parent}: {err.strerror}): pass --runs-dir") from None
-
-

@@ -37,7 +37,15 @@ from memjax import data as data_lib
 from memjax import distributed, io, options, pipeline
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
-from memjax.flags import UsageError, add_config_fields, check_writable, command_parser, preset_for, quiet_libraries
+from memjax.flags import (
+    UsageError,
+    add_config_fields,
+    check_writable,
+    command_parser,
+    follow_epochs,
+    preset_for,
+    quiet_libraries,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,18 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
-    """(config, mode) from the preset and the flags; mode is "method" when ``--method`` is given without
-    ``--search`` (that method with its default R(t)), else "search" (S2E searches the method's R(t))."""
+def resolve_config(args: argparse.Namespace) -> tuple[Config, str, str]:
+    """(config, mode, note) from the preset and the flags; mode is "method" when ``--method`` is given without
+    ``--search`` (that method with its default R(t)), else "search" (S2E searches the method's R(t)); note
+    says which of the preset's epoch counts followed ``--epochs`` (:func:`memjax.flags.follow_epochs`)."""
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
     if "noise_matrix" in overrides:  # --noise-matrix PATH alone means --noise matrix
         overrides.setdefault("noise", "matrix")
     preset = args.preset or preset_for(overrides.get("dataset", "digits"))
     mode = "method" if "method" in overrides and "search" not in overrides else "search"
-    config = get_config(preset, args.smoke)
+    config, note = follow_epochs(get_config(preset, args.smoke), overrides)
     if "method_options" in overrides:  # the flag's keys over the preset's (e.g. coteaching_plus.init_epoch)
         overrides["method_options"] = options.merge(config.method_options, overrides["method_options"])
-    return pipeline.check(config.replace(**overrides), mode), mode
+    return pipeline.check(config.replace(**overrides), mode), mode, note
 
 
 def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
@@ -89,7 +98,8 @@ def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
         return Path(args.resume)
     slug = config.dataset.replace(":", "_").replace("/", "_").replace(".", "_")
     what = config.method if mode == "method" else config.search
-    name = args.name or f"{slug}_{config.noise}{config.noise_rate:g}_{what}_{time.strftime('%Y%m%d-%H%M%S')}"
+    labels = "given" if data_lib.labels_as_given(config) else f"{config.noise}{config.noise_rate:g}"
+    name = args.name or f"{slug}_{labels}_{what}_{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(args.runs_dir) / name
     if (run_dir / "config.json").exists():
         raise UsageError(f"run folder {run_dir} already exists: pass --resume {run_dir} or another --name")
@@ -158,11 +168,12 @@ def print_summary(result: dict, run_dir: Path) -> None:
 
 def _plan(args: argparse.Namespace) -> dict:
     """The config, mode and run folder (process 0 decides them in a multi-process run)."""
-    config, mode = _resume_config(args) if args.resume else resolve_config(args)
+    config, mode, note = (*_resume_config(args), "") if args.resume else resolve_config(args)
     run_dir = _run_dir(args, config, mode)
     check_writable(run_dir)
     auto = mode == "search" and not args.resume and not hasattr(args, "population")  # README "Many hosts"
-    return {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir), "auto_population": auto}
+    plan = {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir), "auto_population": auto}
+    return plan | {"note": note}
 
 
 def _stop(error: Exception, run_dir: Path) -> None:
@@ -200,6 +211,8 @@ def main(argv=None) -> int:
     main_process = distributed.is_main()  # the one that prints and writes
     if main_process:
         print(_header(config, mode, data, run_dir))
+        if plan["note"]:
+            print(f"memjax: {plan['note']}")
     try:
         result = pipeline.run(config, mode, data, run_dir, progress=_bar if main_process else None)
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ every process runs all of it and only process 0 writes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from memjax import (
     models,
     noise,
     precision,
+    provenance,
     report,
     sharding,
     stages,
@@ -45,10 +47,16 @@ SEARCH_LABEL, BASELINE_LABEL = "S2E (searched R(t))", "Co-teaching R(t)"
 class _Quiet:
     """A progress bar that shows nothing (the default when the caller passes none)."""
 
-    n = 0
+    n = initial = 0
 
     def update(self, n=1):
         self.n += n
+
+    def write(self, text):
+        pass
+
+    def refresh(self):
+        pass
 
     def set_postfix(self, **_):
         pass
@@ -63,8 +71,9 @@ ProgressFactory = Callable[[int, str], object]
 def check(config, mode: str = "method"):
     """``config`` if every value is in range and every name is known to the registry that owns it; else a
     one-line ``ValueError`` naming the problem and the fix (nothing is loaded or written). ``mode``
-    "search" also needs a method driven by R(t)."""
-    config.validate()
+    "search" also checks the search's settings and needs a method driven by R(t); a method run ("method")
+    never reads them."""
+    config.validate(*(("data", "train") if mode == "method" else ()))
     method = methods.get(config.method)
     if mode == "search" and not method.uses_schedule:
         searchable = ", ".join(name for name, m in methods.METHODS.items() if m.uses_schedule)
@@ -177,12 +186,26 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
         bar.update(info["epochs_used"] - bar.n)
         bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}")
 
+    def resumed(info):  # the bar starts where the checkpoint is; its rate counts only this session's epochs
+        bar.write(f"resuming the search after generation {info['generation']} ({info['epochs_used']} of {budget} "
+                  "epochs done)")  # fmt: skip
+        start_at(bar, info["epochs_used"])
+
     evaluate = make_evaluate(config, data, epoch_callback=lambda epoch, metrics: bar.update(1))
     workdir = run_dir if distributed.is_main() else None  # only process 0 writes
-    result = driver.run_search(config, evaluate, workdir, callback=generation_done)
+    result = driver.run_search(config, evaluate, workdir, callback=generation_done, resumed=resumed)
     bar.close()
     baseline = np.asarray(default_schedule(config, tau))
     return {SEARCH_LABEL: result.best_schedule, BASELINE_LABEL: baseline}, search_summary(result)
+
+
+def start_at(bar, n: int) -> None:
+    """A tqdm bar (or :class:`_Quiet`) that resumes at ``n``: it shows ``n`` done, and its rate and time
+    left count only the work after it (tqdm's ``initial``)."""
+    bar.initial = bar.n = bar.last_print_n = n
+    if hasattr(bar, "start_t"):
+        bar.start_t = bar.last_print_t = bar._time()
+    bar.refresh()
 
 
 def search_summary(result) -> dict:
@@ -198,7 +221,7 @@ def search_summary(result) -> dict:
 
 def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None = None) -> dict:
     """Search (mode "search") or a fixed method (mode "method"), then retrain and report into ``run_dir``."""
-    progress = progress or (lambda total, desc: _Quiet())
+    started, progress = time.time(), progress or (lambda total, desc: _Quiet())
     sizes = {"train": len(data.train_labels), "val": len(data.val_labels), "test": len(data.test_labels)}
     actual = data.actual_noise_rate if data.truth_known else None
     extra = {"mode": mode, "actual_noise_rate": actual, "sizes": sizes}
@@ -217,6 +240,7 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
         extra["prepared"] = [jax.tree.map(lambda a: a.tolist(), run["prepared"]) for run in runs]
     table = report.accuracy_table(runs)
     extra["label_issues"] = report.issue_summary(issues_table, primary)
+    extra["run"] = provenance.record(started)  # this invocation's wall time (a resumed run: since the resume)
     if distributed.is_main():
         write_outputs(run_dir, config, runs, table, schedules, extra)
         report.write_label_issues(run_dir / "label_issues.csv", issues_table, data.names, data.class_names)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from memjax import io, label_issues
+from memjax import io, label_issues, provenance
 from memjax.metrics import METRICS
 
 ISSUE_COLUMNS = ("index", "split", "file", "given_label", "predicted_label", "predicted_prob", "given_prob")
@@ -150,15 +150,16 @@ def plot_search_progress(path: Path, history: list[dict]) -> None:
 
 def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     """A short human-readable report of a finished run."""
+    given = extra["actual_noise_rate"] is None  # own data, no noise injected: the labels as given
+    noise = "labels as given" if given else f"{config.noise} noise {config.noise_rate}"
+    val = "labels as given" if given else "clean labels" if config.clean_val else "noisy labels"
     lines = [
-        f"# memjax run: {config.dataset}, {config.noise} noise {config.noise_rate}",
+        f"# memjax run: {config.dataset}, {noise}",
         "",
         f"- mode: {extra['mode']}; method {config.method}; model {config.model}; {config.epochs} epochs; "
         f"batch {config.batch_size}",
         _noise_line(extra["actual_noise_rate"]),
-        "- train / val ({}) / test: {train:,} / {val:,} / {test:,}".format(
-            "clean labels" if config.clean_val else "noisy labels", **extra["sizes"]
-        ),
+        "- train / val ({}) / test: {train:,} / {val:,} / {test:,}".format(val, **extra["sizes"]),
     ]
     if "forget_rate" in extra:
         lines.append(_forget_line(extra["forget_rate"]))
@@ -175,6 +176,8 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
         lines.append(f"| {label} | {row['mean']:.4f} ± {row['std']:.4f} | {seeds} |")
     if "label_issues" in extra:
         lines += ["", *_issue_lines(extra["label_issues"])]
+    if "run" in extra:
+        lines += ["", provenance.summary_line(extra["run"])]
     lines += ["", "![test accuracy](test_accuracy.png)", "", "![R(t)](schedule.png)"]
     if "search" in extra:
         lines += ["", "![search progress](search_progress.png)"]

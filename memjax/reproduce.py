@@ -135,7 +135,8 @@ def _names(text: str, known, what: str) -> list[str]:
 
 
 def resolve(args: argparse.Namespace):
-    """(config, departures from the protocol, settings, method names, search algorithms) from the flags."""
+    """(config, departures from the protocol, settings, method names, search algorithms, the note of
+    :func:`memjax.flags.follow_epochs`) from the flags."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
     for name, flag in RESERVED.items():
         if name in given:
@@ -146,13 +147,14 @@ def resolve(args: argparse.Namespace):
     reference = protocol_lib.apply(get_config(preset).replace(dataset=given["dataset"]), args.protocol)
     smoke, plain = dataclasses.asdict(get_config(preset, True)), dataclasses.asdict(get_config(preset))
     config = reference.replace(**{k: v for k, v in smoke.items() if args.smoke and plain[k] != v})
+    config, note = flags.follow_epochs(config, given)
     if "method_options" in given:  # the flag's keys over the protocol's
         given["method_options"] = options.merge(config.method_options, given["method_options"])
     config = config.replace(**given)
-    pipeline.check(config)
     algorithms = _names(args.search_algorithms, search.ALGORITHMS, "search algorithm(s)")
     names, settings = _names(args.methods, [*COMPARISON, S2E], "method(s)"), _names(args.settings, SETTINGS, "settings")
-    return config, protocol_lib.departures(config, reference), settings, names, algorithms
+    pipeline.check(config, "search" if S2E in names else "method")
+    return config, protocol_lib.departures(config, reference), settings, names, algorithms, note
 
 
 def start_folder(out: Path, config, protocol: str) -> None:
@@ -199,7 +201,7 @@ def main(argv=None) -> int:
     flags.quiet_libraries()
     out = Path(args.out)
     try:
-        config, departed, settings, names, algorithms = resolve(args)
+        config, departed, settings, names, algorithms, note = resolve(args)
         flags.check_writable(out)
         arrays, num_classes = data_lib.load_arrays(config.dataset, config.data_dir)
         start_folder(out, config, args.protocol)
@@ -214,6 +216,8 @@ def main(argv=None) -> int:
         "departures": ", ".join(f"{k} {a!r} → {b!r}" for k, (a, b) in departed.items()),
     }
     _log(f"{config.dataset}, {args.protocol} protocol, settings {', '.join(settings)} → {out}")
+    if note:
+        _log(note)
     try:
         run_all(Job(config, args.protocol, settings, names, algorithms, out, header), arrays, num_classes, _log)
     except KeyboardInterrupt:

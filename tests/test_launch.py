@@ -9,9 +9,12 @@ import subprocess
 import sys
 import time
 
+import jax
+import jaxlib
 import numpy as np
 import pytest
 
+import memjax
 from memjax import methods
 from memjax.data.sources import tfds as tfds_data
 from memjax.launch import main
@@ -61,11 +64,43 @@ def test_smoke_digits_end_to_end(tmp_path, capsys):
 
 
 def test_method_mode_runs_without_search(tmp_path):
+    started = time.time()
     assert launch(tmp_path, *TINY, "--method", "standard", "--name", "std") == 0
+    elapsed = time.time() - started
     run = tmp_path / "runs" / "std"
     assert not (run / "history.jsonl").exists()
-    table = json.loads((run / "metrics.json").read_text())["test_accuracy"]
-    assert list(table) == ["standard"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert list(metrics["test_accuracy"]) == ["standard"]
+    record = metrics["run"]  # what produced it: versions, device, wall time
+    assert (record["memjax"], record["jax"], record["jaxlib"]) == (
+        memjax.__version__,
+        jax.__version__,
+        jaxlib.__version__,
+    )
+    assert (record["backend"], record["devices"], record["processes"]) == ("cpu", jax.device_count(), 1)
+    assert 0 < record["wall_seconds"] <= elapsed
+    line = f"- ran {record['wall_seconds']:.1f} s on cpu ({jax.devices()[0].device_kind} × {jax.device_count()})"
+    assert line + f" with memjax {memjax.__version__}, jax {jax.__version__}" in (run / "summary.md").read_text()
+
+
+def test_a_resumed_search_says_where_and_its_bar_starts_there(tmp_path, capsys, monkeypatch):
+    from memjax import launch as launch_module
+
+    bars = []
+
+    def recording_bar(total, desc):
+        bars.append(launch_module.tqdm(total=total, desc=desc, file=sys.stderr))
+        return bars[-1]
+
+    monkeypatch.setattr(launch_module, "_bar", recording_bar)
+    assert launch(tmp_path, *TINY, "--epochs", "3", "--generations", "1", "--name", "twice") == 0
+    assert bars[0].initial == 0 and "resuming" not in capsys.readouterr().out
+    bars.clear()
+    assert launch(tmp_path, "--resume", str(tmp_path / "runs" / "twice")) == 0  # its search had finished
+    budget = 1 * 2 * 3  # generations × population × epochs
+    assert (bars[0].initial, bars[0].n, bars[0].total) == (budget, budget, budget)
+    out = capsys.readouterr().out  # tqdm.write: above the bars, on stdout
+    assert f"resuming the search after generation 1 ({budget} of {budget} epochs done)" in out
 
 
 @pytest.mark.slow
@@ -121,6 +156,7 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
         (["--epochs", "0"], "epochs=0 must be positive"),
         (["--search", "grid"], "unknown search 'grid'"),
         (["--epochs", "many"], "argument --epochs"),
+        (["--noise-rate", "abc"], "argument --noise-rate: expected a float, got 'abc'"),
         (["--no-such-field", "1"], "unrecognized arguments"),
         (["--resume", "nowhere"], "no config.json"),
     ],
@@ -200,9 +236,9 @@ def test_flags_override_preset_fields():
     from memjax.launch import build_parser, resolve_config
 
     parse = build_parser().parse_args
-    config, mode = resolve_config(parse(["--dataset", "mnist", "--smoke", "--clean-val", "--epochs", "3"]))
+    config, mode, _ = resolve_config(parse(["--dataset", "mnist", "--smoke", "--clean-val", "--epochs", "3"]))
     assert (config.dataset, config.clean_val, config.epochs, config.train_subset) == ("mnist", True, 3, 4000)
     assert mode == "search"
-    config, mode = resolve_config(parse(["--clean-val", "false", "--method", "standard", "--noise-rate", "0.2"]))
+    config, mode, _ = resolve_config(parse(["--clean-val", "false", "--method", "standard", "--noise-rate", "0.2"]))
     assert (config.clean_val, config.method, config.noise_rate, config.batch_size) == (False, "standard", 0.2, 32)
     assert mode == "method"  # digits preset (batch 32), one method, no search

@@ -65,6 +65,9 @@ def test_folder_flips_are_found_and_the_clean_export_reloads(tmp_path):
     rows = read_issues(run)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["actual_noise_rate"] is None and metrics["label_issues"]["detection"] is None  # truth unknown
+    summary = (run / "summary.md").read_text()
+    assert summary.startswith(f"# memjax run: folder:{root}, labels as given\n") and "noise 0.0" not in summary
+    assert "- train / val (labels as given) / test:" in summary
     tau = metrics["forget_rate"]
     judged = [r for r in rows if r["file"] in flipped]  # the flipped files outside the test holdout
     assert len(rows) == 1439 and len(judged) == 293

@@ -129,8 +129,11 @@ def _assert_same_search(a, b, dir_a, dir_b):
 @pytest.mark.parametrize("search", ALGORITHMS)
 def test_a_killed_search_resumes_to_the_same_end(search, tmp_path):
     config = _config(search)
-    straight_calls, killed_calls, resumed_calls = [], [], []
-    straight = driver.run_search(config, _counting(fake_evaluate, straight_calls), tmp_path / "straight")
+    straight_calls, killed_calls, resumed_calls, starts = [], [], [], []
+    straight = driver.run_search(
+        config, _counting(fake_evaluate, straight_calls), tmp_path / "straight", resumed=starts.append
+    )
+    assert starts == []  # a fresh search is not a resumed one
     with pytest.raises(Interrupt):
         driver.run_search(
             config, _counting(fake_evaluate, killed_calls), tmp_path / "killed", callback=_interrupt_after(2)
@@ -138,8 +141,13 @@ def test_a_killed_search_resumes_to_the_same_end(search, tmp_path):
     # a kill between the history append and the checkpoint leaves lines of an unsaved generation behind
     with open(tmp_path / "killed" / io.HISTORY, "a") as f:
         f.write(json.dumps({"generation": 2, "index": 0, "stale": True}) + "\n")
-    resumed = driver.run_search(config, _counting(fake_evaluate, resumed_calls), tmp_path / "killed")
+    resumed = driver.run_search(
+        config, _counting(fake_evaluate, resumed_calls), tmp_path / "killed", resumed=starts.append
+    )
     _assert_same_search(straight, resumed, tmp_path / "straight", tmp_path / "killed")
+    done = sum(r["epochs"] for r in _history(tmp_path / "killed") if r["generation"] < 2)  # the checkpointed two
+    total = config.generations * config.population * config.epochs
+    assert starts == [{"generation": 2, "epochs_used": done, "epochs_budget": total}]
     assert killed_calls and resumed_calls and killed_calls + resumed_calls == straight_calls  # no work redone
 
 

@@ -40,7 +40,7 @@ Modules, each importing only those above it: :mod:`.types` (DataError, Source, D
 """
 
 from memjax.data.export import export_csv
-from memjax.data.loaders import LOADERS, load, load_arrays, read_source
+from memjax.data.loaders import LOADERS, labels_as_given, load, load_arrays, read_source
 from memjax.data.names import default_data_dir, resolve
 from memjax.data.prepare import (
     class_flips,
@@ -87,6 +87,7 @@ __all__ = [
     "Dataset",
     "Source",
     "check_own",
+    "labels_as_given",
     "check_specs",
     "class_flips",
     "default_data_dir",

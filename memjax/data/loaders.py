@@ -52,5 +52,11 @@ def load(config, download: bool | None = None) -> Dataset:
     source = resolve(config.dataset, config.data_dir)
     arrays, num_classes = read_source(source, config, download)
     data = make_dataset(arrays, config, name=config.dataset, num_classes=num_classes)
-    own = source.kind in OWN_KINDS
-    return dataclasses.replace(data, truth_known=not own or config.noise_rate > 0, source=source)
+    return dataclasses.replace(data, truth_known=not labels_as_given(config, source), source=source)
+
+
+def labels_as_given(config, source: Source | None = None) -> bool:
+    """Whether ``config`` trains on the user's own labels as they are (``folder:`` / ``csv:`` data, no
+    injected noise): then no clean labels exist, and no noise rate or kind describes the data."""
+    kind = source.kind if source is not None else config.dataset.partition(":")[0]  # folder:PATH, csv:PATH
+    return kind in OWN_KINDS and config.noise_rate == 0

@@ -105,11 +105,14 @@ def run_search(
     evaluate: EvaluateFn,
     workdir: str | os.PathLike | None = None,
     callback: Callable[[dict], None] | None = None,
+    resumed: Callable[[dict], None] | None = None,
 ) -> SearchResult:
     """Search R(t; α) with ``config.search`` (module docstring). ``callback``, if given, gets after every
     generation a dict: generation (0-based, as in the history), epochs_used, epochs_budget (a progress bar
     should count epochs: Hyperband's number of generations is not fixed), candidates, epochs (per
-    candidate), mean_fitness (of this generation), best_fitness (so far)."""
+    candidate), mean_fitness (of this generation), best_fitness (so far). ``resumed``, if given, is called
+    once before the first new generation when ``workdir`` held a checkpoint: generation (the next one,
+    0-based), epochs_used, epochs_budget."""
     algo = search.get(config.search)
     ask, tell = algo.compiled
     total = config.generations * config.population * config.epochs
@@ -127,6 +130,8 @@ def run_search(
     counts = np.array([generations, used], np.int32)
     state, key, counts = distributed.broadcast((state, key, counts))  # process 0's checkpoint, if any
     generations, used = int(counts[0]), int(counts[1])
+    if resumed is not None and generations:
+        resumed({"generation": generations, "epochs_used": used, "epochs_budget": total})
     schedule_fn = jax.jit(jax.vmap(lambda a: s2e_schedule(a, config.epochs, config.min_keep)))
     while True:
         epochs = algo.budget(state)
