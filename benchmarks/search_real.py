@@ -35,7 +35,7 @@ import numpy as np
 from scipy import stats
 
 from memjax import data as data_lib
-from memjax import pipeline, report
+from memjax import pipeline, plots
 from memjax.config import Config
 from memjax.search import driver
 
@@ -176,7 +176,7 @@ def table(results: dict) -> str:
 def plot(results: dict, path: Path) -> None:
     """Best reward so far against trained epochs, one panel per setting (median and 25–75% bands)."""
     settings = results["settings"]
-    fig, axes = report.figure(len(settings), size=(5.2 * len(settings), 3.8))
+    fig, axes = plots.figure(len(settings), size=(5.2 * len(settings), 3.8))
     for ax, (setting, res) in zip(np.atleast_1d(axes), settings.items(), strict=True):
         grid = np.asarray(res["grid"])
         for label, a in res["algorithms"].items():
@@ -186,7 +186,7 @@ def plot(results: dict, path: Path) -> None:
         ax.set(xlabel="trained epochs", title=f"{setting} ({results['seeds']} search seeds)")
         ax.legend(fontsize=8)
     np.atleast_1d(axes)[0].set_ylabel("best validation reward so far (%)")
-    report.save(fig, path)
+    plots.save(fig, path)
 
 
 def main(argv=None) -> None:

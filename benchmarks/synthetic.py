@@ -36,7 +36,7 @@ import optax
 from scipy import stats
 
 from benchmarks import peers, targets
-from memjax import report
+from memjax import plots
 from memjax.schedules import S2E_SPACE, SearchSpace, coteaching_schedule, per_epoch_schedule, s2e_schedule
 
 T = targets.NUM_EPOCHS
@@ -196,7 +196,7 @@ def plot(results: dict, out: Path) -> None:
     evals, epochs, name = np.asarray(results["evaluations"]), np.arange(1, T + 1), results["target"]["name"]
     groups = {"spaces": "Search spaces (random search)", "algorithms": "Algorithms in the S2E space"}
     for group, title in groups.items():
-        fig, ax = report.figure(size=(6.4, 4.2))
+        fig, ax = plots.figure(size=(6.4, 4.2))
         for method, curve in results[group].items():
             (line,) = ax.plot(evals, curve["median"], label=method)
             ax.fill_between(evals, curve["q25"], curve["q75"], alpha=0.15, color=line.get_color())
@@ -207,8 +207,8 @@ def plot(results: dict, out: Path) -> None:
         ax.set(xlabel="evaluations", ylabel="RMSE of best so far (median, 25–75%)", yscale="log")
         ax.set_title(f"{title}, target {name}", fontsize=10)
         ax.legend(fontsize=7)
-        report.save(fig, out / f"synthetic_{group}_{name}.png")
-    fig, axes = report.figure(2, size=(11, 3.8), sharey=True)
+        plots.save(fig, out / f"synthetic_{group}_{name}.png")
+    fig, axes = plots.figure(2, size=(11, 3.8), sharey=True)
     for ax, (group, title) in zip(axes, groups.items(), strict=True):
         ax.plot(epochs, results["target"]["values"], color="k", lw=2.5, label=f"target R* ({name})")
         for method, curve in results[group].items():
@@ -217,7 +217,7 @@ def plot(results: dict, out: Path) -> None:
         ax.set_title(f"{title}: picked after {len(evals)} evaluations (median seed)", fontsize=9)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("keep fraction R(t)")
-    report.save(fig, out / f"synthetic_schedules_{name}.png")
+    plots.save(fig, out / f"synthetic_schedules_{name}.png")
 
 
 def main(argv=None) -> None:

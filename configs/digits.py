@@ -1,7 +1,7 @@
 """scikit-learn's embedded 8×8 digits, 50% symmetric noise, MLP pair, S2E search with NG.
 
-    python -m memjax.launch                        # this preset, end to end (~40 s on a 2-core CPU)
-    python -m memjax.launch --smoke                # ~20 s
+    python -m memjax.launch                        # this preset, end to end (times: README, command (1))
+    python -m memjax.launch --smoke                # its quick variant
 
 Expected (2-core CPU, seed 0, measured): final test accuracy over 3 seeds, searched R(t) 93.97 ± 0.26
 against Co-teaching's R(t) 92.58 ± 0.59 (smoke: 91.5 vs 93.5 — two generations find little).

@@ -1,7 +1,7 @@
 """MNIST, 50% symmetric noise, the Co-teaching+/S2E MLP pair (784-256-10), 200 epochs, S2E search with NG.
 
     python -m memjax.launch --dataset mnist                 # full MNIST (tfds; GPU recommended: ~4 h CPU)
-    python -m memjax.launch --dataset mnist17k --smoke      # the shared 17,435-image subset, ~1 min on 2 CPUs
+    python -m memjax.launch --dataset mnist17k --smoke      # the shared 17,435-image subset, quick variant
 
 Data: `mnist` is the full data set through tfds (prepared on first use); `mnist17k` the shared real subset
 ($MEMJAX_DATA_DIR/mnist/mnist_partial.npz: the first 17,435 training images, the full test set).

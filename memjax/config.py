@@ -20,8 +20,9 @@ LEGACY = {  # fields before --method-options (config.json of older run folders) 
     "fc_matrix": "fcorrection.matrix",
     "fc_estimate_epochs": "fcorrection.estimate_epochs",
 }
-EPOCH_COUNTS = {"decay_start": 0, "tk": 1, "reward_epochs": 1, "tally_epochs": 1}  # field → its smallest value
-EPOCH_OPTIONS = {"coteaching_plus.init_epoch": 0}  # the method options that count epochs
+PHASES = {"decay_start": 0, "tk": 1}  # epochs at which a phase of training ends → the smallest value
+PHASE_OPTIONS = {"coteaching_plus.init_epoch": 0}  # the method options that are such epochs
+WINDOWS = ("reward_epochs", "tally_epochs")  # averaging windows over the last epochs of a run
 
 
 def _field(default, help: str):
@@ -95,19 +96,21 @@ class Config:
         return cls().replace(**fields)
 
     def with_epochs(self, epochs: int, given=()) -> tuple[Config, dict[str, tuple]]:
-        """This config (a preset's) trained for ``epochs`` instead: every epoch count of :data:`EPOCH_COUNTS`
-        and :data:`EPOCH_OPTIONS` not in ``given`` scales with it, ``n → round(n · epochs / self.epochs)``,
-        kept within [its smallest value, ``epochs``] (the 200-epoch presets' ``decay_start=80``, ``tk=10``
-        become 2 and 1 at ``--epochs 5``, so the learning rate still decays and R(t) reaches 1 − τ).
-        Returns (the config, {name: (before, after)} for every count that changed)."""
+        """This config (a preset's) trained for ``epochs`` instead. Phase boundaries (:data:`PHASES`,
+        :data:`PHASE_OPTIONS`) scale with the run, ``n → round(n · epochs / self.epochs)`` kept within
+        [their smallest value, ``epochs``]: the 200-epoch presets' ``decay_start=80``, ``tk=10`` become 2
+        and 1 at ``--epochs 5``, so the learning rate still decays and R(t) reaches 1 − τ. Windows
+        (:data:`WINDOWS`) keep their length, cut to ``epochs`` when longer. Names in ``given`` are the
+        user's and stay. Returns (the config, {name: (before, after)} for every value that changed)."""
         scale = lambda n, low: min(max(int(n * epochs / self.epochs + 0.5), low), epochs)  # noqa: E731
-        changes = {k: (getattr(self, k), scale(getattr(self, k), low)) for k, low in EPOCH_COUNTS.items()}
+        changes = {k: (getattr(self, k), scale(getattr(self, k), low)) for k, low in PHASES.items()}
+        changes |= {k: (getattr(self, k), min(getattr(self, k), epochs)) for k in WINDOWS}
         pairs = dict(options.items(self.method_options, "option"))
-        changes |= {k: (int(pairs[k]), scale(int(pairs[k]), low)) for k, low in EPOCH_OPTIONS.items() if k in pairs}
+        changes |= {k: (int(pairs[k]), scale(int(pairs[k]), low)) for k, low in PHASE_OPTIONS.items() if k in pairs}
         changes = {k: v for k, v in changes.items() if k not in given and v[0] != v[1]}
-        scaled = {k: v[1] for k, v in changes.items() if k in EPOCH_COUNTS}
+        fields = {k: v[1] for k, v in changes.items() if "." not in k}
         opts = options.merge(self.method_options, ",".join(f"{k}={v[1]}" for k, v in changes.items() if "." in k))
-        return self.replace(epochs=epochs, method_options=opts, **scaled), changes
+        return self.replace(epochs=epochs, method_options=opts, **fields), changes
 
     def replace(self, **changes) -> Config:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})

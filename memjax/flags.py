@@ -103,7 +103,7 @@ def follow_epochs(config: Config, given: dict) -> tuple[Config, str]:
     if not changes:
         return config, ""
     moved = ", ".join(f"{name} {a} → {b}" for name, (a, b) in changes.items())
-    return config, f"--epochs {config.epochs}: the preset's {before}-epoch settings scale with it: {moved}"
+    return config, f"--epochs {config.epochs}: the preset's {before}-epoch settings follow it: {moved}"
 
 
 def preset_for(dataset: str) -> str:

@@ -48,15 +48,15 @@ from memjax.flags import (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m memjax.launch") -> argparse.ArgumentParser:
     parser = command_parser(
-        "python -m memjax.launch",
+        prog,
         "Learning with noisy labels: search the small-loss keep schedule R(t) (S2E) and evaluate it.",
         __doc__,
     )
     run = parser.add_argument_group("run")
     run.add_argument("--preset", choices=PRESETS, help="config preset (default: from --dataset, else digits)")
-    run.add_argument("--smoke", action="store_true", help="the preset's quick variant (about a minute on CPU)")
+    run.add_argument("--smoke", action="store_true", help="the preset's quick variant (measured times: README)")
     run.add_argument("--name", help="run folder name under --runs-dir (default: dataset_noise_mode_time)")
     run.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR with its saved config")
@@ -98,8 +98,7 @@ def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
         return Path(args.resume)
     slug = config.dataset.replace(":", "_").replace("/", "_").replace(".", "_")
     what = config.method if mode == "method" else config.search
-    labels = "given" if data_lib.labels_as_given(config) else f"{config.noise}{config.noise_rate:g}"
-    name = args.name or f"{slug}_{labels}_{what}_{time.strftime('%Y%m%d-%H%M%S')}"
+    name = args.name or f"{slug}_{data_lib.labels_tag(config)}_{what}_{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(args.runs_dir) / name
     if (run_dir / "config.json").exists():
         raise UsageError(f"run folder {run_dir} already exists: pass --resume {run_dir} or another --name")
@@ -133,6 +132,8 @@ def _check_export(args: argparse.Namespace, config: Config) -> Path | None:
 def _noise_text(config: Config, data) -> str:
     if not data.truth_known:
         return "labels as given (no noise injected)"
+    if data.given_noise:
+        return f"given noisy labels {data.given_noise} (noise rate {data.actual_noise_rate:.3f})"
     return f"{config.noise} noise {config.noise_rate} (realised {data.actual_noise_rate:.3f})"
 
 
@@ -154,9 +155,9 @@ def _header(config: Config, mode: str, data, run_dir: Path) -> str:
 
 def print_summary(result: dict, run_dir: Path) -> None:
     width = max(len(label) for label in result["table"])
-    print(f"\n{'schedule'.ljust(width)}  final test accuracy (mean ± std over seeds)")
+    print(f"\n{'schedule'.ljust(width)}  final test accuracy (%, mean ± std over seeds)")
     for label, row in result["table"].items():
-        print(f"{label.ljust(width)}  {row['mean']:.4f} ± {row['std']:.4f}")
+        print(f"{label.ljust(width)}  {100 * row['mean']:.2f} ± {100 * row['std']:.2f}")
     issues = result["label_issues"]
     print(f"\nlabel issues: {issues['flagged']} of {issues['samples']} samples flagged", end="")
     quality = issues["detection"]
@@ -188,8 +189,8 @@ def _stop(error: Exception, run_dir: Path) -> None:
     os._exit(1)
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
+def main(argv=None, prog: str = "python -m memjax.launch") -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     quiet_libraries()
     try:
@@ -216,7 +217,7 @@ def main(argv=None) -> int:
     try:
         result = pipeline.run(config, mode, data, run_dir, progress=_bar if main_process else None)
     except KeyboardInterrupt:
-        print(f"\nmemjax: interrupted; continue with: python -m memjax.launch --resume {run_dir}", file=sys.stderr)
+        print(f"\nmemjax: interrupted; continue with: {prog} --resume {run_dir}", file=sys.stderr)
         return 130
     except Exception as error:
         if jax.process_count() == 1:
@@ -228,6 +229,11 @@ def main(argv=None) -> int:
         kept = pipeline.export_clean(config, data, result["issues"], export, args.relabel)
         print(f"cleaned training set ({kept} samples): {export}")
     return 0
+
+
+def console() -> None:
+    """The installed ``memjax`` command: this module's command line under that name."""
+    sys.exit(main(prog="memjax"))
 
 
 if __name__ == "__main__":

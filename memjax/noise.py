@@ -119,3 +119,11 @@ def noise_rate(clean, noisy) -> float:
     if clean.shape != noisy.shape:
         raise ValueError(f"clean labels {clean.shape} and noisy labels {noisy.shape} differ in shape")
     return float(np.mean(clean != noisy)) if clean.size else 0.0
+
+
+def realised_matrix(clean, noisy, num_classes: int) -> np.ndarray:
+    """The empirical transition matrix of ``noisy`` given ``clean`` labels: row i the distribution of the
+    noisy label among samples of clean class i (a zero row for an absent class)."""
+    counts = np.zeros((num_classes, num_classes))
+    np.add.at(counts, (np.asarray(clean), np.asarray(noisy)), 1)
+    return counts / np.maximum(counts.sum(1, keepdims=True), 1)

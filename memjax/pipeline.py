@@ -32,10 +32,11 @@ from memjax import (
     precision,
     provenance,
     report,
+    saved,
     sharding,
-    stages,
 )
 from memjax import data as data_lib
+from memjax.retraining import default_schedule, issues, retrain  # noqa: F401  (pipeline.retrain, ...)
 from memjax.schedules import S2E_SPACE
 from memjax.search import driver
 from memjax.stages import forget_rate
@@ -130,53 +131,6 @@ def default_population(config, data, stats: dict | None = None) -> int:
     return sharding.population_for_memory(free, candidate_bytes(train), jax.device_count())
 
 
-default_schedule = methods.default_schedule  # R(t) of a method without a search
-
-
-def retrain(
-    config, data, schedules: dict[str, np.ndarray], callback: Callable | None = None, issues_of: str | None = None
-) -> tuple[list[dict], dict | None]:
-    """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call: (runs as report dicts,
-    the label-issue table of the runs of schedule ``issues_of`` (None: no table)). A method with a
-    stage (:data:`memjax.stages.PREPARE`: F-correction's estimate of T) runs it first for the same keys, as
-    one population, and each run starts from its own result."""
-    train = make_train(config, data, callback=callback)
-    labels = [label for label in schedules for _ in range(config.seeds)]
-    seeds = [s for _ in schedules for s in range(config.seeds)]
-    stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
-    keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
-    carries = stages.prepare(config, data, keys)
-    if issues_of is None:  # metrics only
-        metrics, table = train.population_metrics(stacked, keys, carries), None
-    else:  # and the label issues of the runs of schedule ``issues_of``
-        metrics, scores = train.population_scores(stacked, keys, carries)
-        rows = np.asarray([i for i, label in enumerate(labels) if label == issues_of])
-        table = issues(config, data, {name: value[rows] for name, value in scores.items()})
-    runs = [
-        {
-            "label": label,
-            "seed": seed,
-            "schedule": np.asarray(stacked[i]),
-            "metrics": {k: np.asarray(v[i]) for k, v in metrics.items()},
-        }
-        for i, (label, seed) in enumerate(zip(labels, seeds, strict=True))
-    ]
-    if carries is not None:  # what the prepare stage found, e.g. F-correction's estimated T of each run
-        for i, run in enumerate(runs):
-            run["prepared"] = jax.tree.map(lambda a, i=i: np.asarray(a[i]), carries)
-    return runs, table
-
-
-def issues(config, data, scores: dict[str, np.ndarray]) -> dict:
-    """The label-issue table (:func:`memjax.label_issues.issue_table`) of R retrained runs' ``scores``
-    (:func:`memjax.engine.scores`, a leading R axis): probabilities averaged over the runs, the selection's
-    left-out share over the last ``config.tally_epochs`` epochs pooled over them (methods that select)."""
-    left_out = None
-    if methods.get(config.method).uses_schedule:
-        left_out = label_issues.left_out_fraction(scores["seen"].sum(0), scores["kept"].sum(0))
-    return label_issues.issue_table(data, scores["train_probs"].mean(0), scores["val_probs"].mean(0), left_out)
-
-
 def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) -> tuple[dict, dict]:
     budget = config.generations * config.population * config.epochs
     bar = progress(budget, f"search ({config.search})")
@@ -224,7 +178,10 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
     started, progress = time.time(), progress or (lambda total, desc: _Quiet())
     sizes = {"train": len(data.train_labels), "val": len(data.val_labels), "test": len(data.test_labels)}
     actual = data.actual_noise_rate if data.truth_known else None
-    extra = {"mode": mode, "actual_noise_rate": actual, "sizes": sizes}
+    extra = {"mode": mode, "actual_noise_rate": actual, "sizes": sizes, "given_noise": data.given_noise}
+    if data.truth_known:  # the training labels' realised transition matrix (rows: clean class)
+        matrix = noise.realised_matrix(data.train_clean, data.train_labels, data.num_classes)
+        extra["noise_matrix"] = np.round(matrix, 6).tolist()
     if mode == "search" or methods.get(config.method).uses_schedule:
         extra["forget_rate"] = forget_rate.resolve(config, data)
     tau = extra.get("forget_rate", {}).get("value")
@@ -234,7 +191,8 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
         schedules = {config.method: np.asarray(default_schedule(config, tau))}
     bar = progress(len(schedules) * config.seeds * config.epochs, "retrain")
     primary = SEARCH_LABEL if mode == "search" else config.method
-    runs, issues_table = retrain(config, data, schedules, lambda epoch, metrics: bar.update(1), issues_of=primary)
+    progress_of = lambda epoch, metrics: bar.update(1)  # noqa: E731
+    runs, issues_table = retrain(config, data, schedules, progress_of, issues_of=primary, networks=True)
     bar.close()
     if "prepared" in runs[0]:
         extra["prepared"] = [jax.tree.map(lambda a: a.tolist(), run["prepared"]) for run in runs]
@@ -244,6 +202,7 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
     if distributed.is_main():
         write_outputs(run_dir, config, runs, table, schedules, extra)
         report.write_label_issues(run_dir / "label_issues.csv", issues_table, data.names, data.class_names)
+        saved.save_networks(run_dir, config, data, runs, primary)
     return {"table": table, "issues": issues_table, **extra}
 
 
@@ -263,6 +222,7 @@ def write_outputs(run_dir: Path, config, runs, table, schedules, extra) -> None:
     report.plot_test_accuracy(run_dir / "test_accuracy.png", runs)
     report.plot_schedules(run_dir / "schedule.png", schedules)
     if extra["mode"] == "search":
-        report.plot_search_progress(run_dir / "search_progress.png", io.read_lines(run_dir / io.HISTORY))
+        history = io.read_lines(run_dir / io.HISTORY)
+        report.plot_search_progress(run_dir / "search_progress.png", history, config.clean_val)
     io.write_json(run_dir / "metrics.json", {"test_accuracy": table, **extra})
     io.write_text(run_dir / "summary.md", report.summary_markdown(config, table, extra))

@@ -60,7 +60,11 @@ from memjax import methods, options
 from memjax.schedules import coteaching_schedule
 
 SETTINGS = {"sym20": ("symmetric", 0.2), "sym50": ("symmetric", 0.5), "pair45": ("pair", 0.45)}
+SETTINGS |= {"human_worse": ("human", "worse"), "human_aggre": ("human", "aggre")}  # CIFAR-10N, on request
+PAPER_SETTINGS = ("sym20", "sym50", "pair45")  # the paper's, reproduce's default
 SETTING_TITLES = {"sym20": "symmetric 20%", "sym50": "symmetric 50%", "pair45": "pair 45%"}
+SETTING_TITLES |= {"human_worse": "CIFAR-10N worst (human)", "human_aggre": "CIFAR-10N aggregate (human)"}
+HUMAN_TWINS = {"cifar10_jpeg": "cifar10n_jpeg", "cifar10": "cifar10_n", "tfds:cifar10": "cifar10_n"}
 COMPARISON = {  # registry name → label, the paper's order
     "standard": "Standard",
     "coteaching": "Co-teaching",
@@ -148,8 +152,15 @@ def departures(config, reference) -> dict[str, tuple]:
 
 
 def for_setting(config, setting: str):
+    """``config`` in noise ``setting``: a synthetic kind and rate, or (``human_*``) the data set's human labels
+    of that kind (CIFAR-10N for ``cifar10_jpeg`` and ``cifar10``); a one-line error for other data."""
     noise, rate = SETTINGS[setting]
-    return config.replace(noise=noise, noise_rate=rate)
+    if noise != "human":
+        return config.replace(noise=noise, noise_rate=rate)
+    if config.dataset not in HUMAN_TWINS:
+        raise ValueError(f"setting {setting} needs human labels: they exist for {', '.join(HUMAN_TWINS)}, not "
+                         f"{config.dataset!r}")  # fmt: skip
+    return config.replace(dataset=f"{HUMAN_TWINS[config.dataset]}:{rate}")
 
 
 def schedule(config, protocol: str) -> np.ndarray:

@@ -9,14 +9,14 @@ import time
 import jax
 import jaxlib
 
-import memjax
+from memjax.version import __version__
 
 
 def environment() -> dict:
     """Versions of memjax, jax, jaxlib and Python; the backend, device kind and count, and processes."""
     device = jax.devices()[0]
     return {
-        "memjax": memjax.__version__,
+        "memjax": __version__,
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "python": platform.python_version(),

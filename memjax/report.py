@@ -1,8 +1,8 @@
-"""Run-folder outputs: the per-epoch CSV, ``label_issues.csv``, PNG figures, ``metrics.json`` and ``summary.md``.
+"""Run-folder outputs: the per-epoch CSV, ``label_issues.csv``, PNG figures (drawn by :mod:`memjax.plots`),
+``metrics.json`` and ``summary.md``.
 
 A *run* here is one retraining of the network pair: ``{"label", "seed", "schedule" (T,), "metrics"
-{name: (T, N)}}``. Figures are built with matplotlib's object API (``matplotlib.figure.Figure``), which
-renders to files without choosing a backend, so importing this module changes nothing for its importer.
+{name: (T, N)}}``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import io as text_io
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from memjax import io, label_issues, provenance
+from memjax import io, label_issues, plots, provenance
 from memjax.metrics import METRICS
 
 ISSUE_COLUMNS = ("index", "split", "file", "given_label", "predicted_label", "predicted_prob", "given_prob")
@@ -86,72 +85,61 @@ def write_label_issues(path: Path, table: dict, names=None, class_names=None) ->
     io.write_text(path, f.getvalue())
 
 
-def figure(ncols: int = 1, size: tuple[float, float] = (6.4, 4.0), **subplots):
-    """(figure, axes) of a new off-screen figure with ``ncols`` panels side by side."""
-    fig = Figure(figsize=size, dpi=110)
-    return fig, fig.subplots(1, ncols, **subplots)
+def _by_label(runs: list[dict]) -> dict[str, np.ndarray]:
+    """Test accuracy in % per label: (seeds, epochs), each seed's networks averaged."""
+    return {
+        label: 100 * np.stack([r["metrics"]["test_acc"].mean(-1) for r in runs if r["label"] == label])
+        for label in dict.fromkeys(r["label"] for r in runs)
+    }
 
 
-def save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
-    io.write_atomic(path, lambda f: fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png"))
-
-
-def _figure(path: Path, title: str, xlabel: str, ylabel: str, draw) -> None:
-    fig, ax = figure()
-    draw(ax)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    save(fig, path)
-
-
-def plot_test_accuracy(path: Path, runs: list[dict]) -> None:
-    """Test accuracy per epoch (mean of the two networks) for every run."""
-    colors = {label: f"C{i}" for i, label in enumerate(dict.fromkeys(r["label"] for r in runs))}
-
-    def draw(ax):
-        seen = set()
-        for run in runs:
-            acc = run["metrics"]["test_acc"].mean(-1)
-            label = None if run["label"] in seen else run["label"]
-            seen.add(run["label"])
-            ax.plot(np.arange(1, len(acc) + 1), acc, color=colors[run["label"]], alpha=0.8, label=label)
-
-    _figure(path, "Test accuracy per epoch (one line per seed)", "epoch", "test accuracy", draw)
+def plot_test_accuracy(path: Path, runs: list[dict], zoom: float = 0.25) -> None:
+    """Test accuracy per epoch, a mean ± std band over the seeds per schedule: the whole run, and its last
+    ``zoom`` share on an axis fitted to it (where the table's final accuracies differ)."""
+    curves = _by_label(runs)
+    fig, (whole, last) = plots.figure(2, (10.5, 4.0))
+    for i, (label, acc) in enumerate(curves.items()):
+        for ax in (whole, last):
+            plots.band(ax, acc, f"C{i}", label)
+    seeds = max(len(acc) for acc in curves.values())
+    plots.style(whole, f"Test accuracy per epoch (mean ± std over {seeds} seeds)", "epoch", "test accuracy (%)")
+    plots.span(whole, [acc.mean(0) for acc in curves.values()], min_span=10)
+    epochs = next(iter(curves.values())).shape[1]
+    plots.style(last, f"Last {zoom:.0%} of the epochs", "epoch", "test accuracy (%)")
+    last.set_xlim(epochs * (1 - zoom) + 0.5, epochs + 0.5)
+    plots.span(last, [plots.tail(acc.mean(0), zoom) for acc in curves.values()])
+    plots.save_with_legend(fig, (whole, last), path, ncol=2)
 
 
 def plot_schedules(path: Path, schedules: dict[str, np.ndarray]) -> None:
     """Keep-rate schedules R(t) against each other (e.g. the searched one and Co-teaching's)."""
-
-    def draw(ax):
-        for label, schedule in schedules.items():
-            ax.plot(np.arange(1, len(schedule) + 1), schedule, label=label)
-        ax.set_ylim(0, 1.05)
-
-    _figure(path, "Keep rate R(t)", "epoch t", "R(t)", draw)
-
-
-def search_progress(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """(cumulative trained epochs, best validation reward so far) after each evaluated candidate."""
-    epochs = np.cumsum([h["epochs"] for h in history])
-    return epochs, np.maximum.accumulate([h["fitness"] for h in history])
+    fig, ax = plots.figure()
+    for label, schedule in schedules.items():
+        ax.plot(np.arange(1, len(schedule) + 1), schedule, label=label)
+    ax.set_ylim(0, 1.05)
+    plots.style(ax, "Keep rate R(t)", "epoch t", "R(t): kept share of each mini-batch")
+    ax.legend(loc="best", fontsize=8)
+    plots.save(fig, path)
 
 
-def plot_search_progress(path: Path, history: list[dict]) -> None:
-    epochs, best = search_progress(history)
-
-    def draw(ax):
-        ax.step(epochs, best, where="post", label="best so far")
-        ax.scatter(epochs, [h["fitness"] for h in history], s=8, alpha=0.4, color="C1", label="candidates")
-
-    _figure(path, "Search progress", "trained epochs (all candidates)", "validation reward", draw)
+def plot_search_progress(path: Path, history: list[dict], clean_val: bool) -> None:
+    """Every candidate's validation reward and the best so far, against the epochs trained (all candidates)."""
+    epochs, best = plots.best_so_far(history)
+    rewards = 100 * np.asarray([h["fitness"] for h in history])
+    fig, ax = plots.figure()
+    ax.step(epochs, 100 * best, where="post", label="best so far")
+    ax.scatter(epochs, rewards, s=8, alpha=0.4, color="C1", label="candidates")
+    plots.style(ax, "Search progress", "trained epochs (all candidates)", plots.reward_label(clean_val))
+    plots.span(ax, rewards)
+    ax.legend(loc="lower right", fontsize=8)
+    plots.save(fig, path)
 
 
 def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     """A short human-readable report of a finished run."""
     given = extra["actual_noise_rate"] is None  # own data, no noise injected: the labels as given
     noise = "labels as given" if given else f"{config.noise} noise {config.noise_rate}"
+    noise = f"given noisy labels {extra['given_noise']}" if extra.get("given_noise") else noise
     val = "labels as given" if given else "clean labels" if config.clean_val else "noisy labels"
     lines = [
         f"# memjax run: {config.dataset}, {noise}",
@@ -170,10 +158,10 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
             f"best validation reward {s['best_fitness']:.4f}",
             f"- best α: {', '.join(f'{k}={v:.3g}' for k, v in s['best_alpha'].items())}",
         ]
-    lines += ["", "| schedule | final test accuracy (mean ± std) | per seed |", "|---|---|---|"]
+    lines += ["", "| schedule | final test accuracy (%, mean ± std) | per seed (%) |", "|---|---|---|"]
     for label, row in table.items():
-        seeds = ", ".join(f"{a:.4f}" for a in row["test_acc_per_seed"])
-        lines.append(f"| {label} | {row['mean']:.4f} ± {row['std']:.4f} | {seeds} |")
+        seeds = ", ".join(f"{100 * a:.2f}" for a in row["test_acc_per_seed"])
+        lines.append(f"| {label} | {100 * row['mean']:.2f} ± {100 * row['std']:.2f} | {seeds} |")
     if "label_issues" in extra:
         lines += ["", *_issue_lines(extra["label_issues"])]
     if "run" in extra:

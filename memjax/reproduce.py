@@ -40,7 +40,7 @@ from memjax import protocol as protocol_lib
 from memjax import reproduce_report as rr
 from memjax.config import Config
 from memjax.configs import get_config
-from memjax.protocol import COMPARISON, S2E, S2E_LABEL, SETTINGS
+from memjax.protocol import COMPARISON, PAPER_SETTINGS, S2E, S2E_LABEL, SETTINGS
 from memjax.reproduce_plan import Job, Piece, plan
 from memjax.search import driver
 
@@ -80,6 +80,8 @@ def _search(config, data, workdir: Path, log) -> dict:
 def run_piece(piece: Piece, job: Job, data, log) -> str:
     """Run one piece of ``job`` and store it; a one-line result."""
     config, out = protocol_lib.for_setting(job.config, piece.setting), job.out
+    if data.given_noise:  # human labels: Co-teaching's τ is their known rate
+        config = config.replace(noise_rate=round(data.actual_noise_rate, 6))
     if piece.kind == "search":
         config = config.replace(method="coteaching", search=piece.name)
         summary = _search(config, data, rr.search_dir(out, piece.setting, piece.name), log)
@@ -110,7 +112,10 @@ def run_all(job: Job, arrays, num_classes: int, log) -> list[dict]:
 
     @functools.cache
     def data_for(setting):
-        return data_lib.make_dataset(arrays, protocol_lib.for_setting(base, setting), base.dataset, num_classes)
+        config = protocol_lib.for_setting(base, setting)
+        if config.dataset != base.dataset:  # human labels: their own data set (the same images)
+            return data_lib.load(config)
+        return data_lib.make_dataset(arrays, config, base.dataset, num_classes)
 
     def write():
         return rr.write_all(out, job.header, job.settings, job.names, job.algorithms)
@@ -154,6 +159,8 @@ def resolve(args: argparse.Namespace):
     algorithms = _names(args.search_algorithms, search.ALGORITHMS, "search algorithm(s)")
     names, settings = _names(args.methods, [*COMPARISON, S2E], "method(s)"), _names(args.settings, SETTINGS, "settings")
     pipeline.check(config, "search" if S2E in names else "method")
+    for setting in settings:  # human settings: the data set has human labels, and they are there
+        data_lib.resolve(protocol_lib.for_setting(config, setting).dataset, config.data_dir)
     return config, protocol_lib.departures(config, reference), settings, names, algorithms, note
 
 
@@ -184,7 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("reproduction")
     run.add_argument("--out", required=True, help="results folder (rerun with the same flags to resume)")
     run.add_argument("--protocol", choices=protocol_lib.PROTOCOLS, default="reference", help="(default: reference)")
-    run.add_argument("--settings", default=",".join(SETTINGS), help="noise settings (default: all three)")
+    run.add_argument(
+        "--settings",
+        default=",".join(PAPER_SETTINGS),
+        help=f"noise settings, of {', '.join(SETTINGS)} (default: the paper's three; human_*: CIFAR-10N labels)",
+    )
     run.add_argument("--methods", default=",".join([*COMPARISON, S2E]), help="methods to run (default: all + s2e)")
     run.add_argument("--search-algorithms", default="ng", help="search algorithms, the first gives S2E (default: ng)")
     run.add_argument("--smoke", action="store_true", help="the preset's quick variant (departs from the protocol)")
@@ -214,6 +225,7 @@ def main(argv=None) -> int:
         "command": shlex.join(["python", "-m", "memjax.reproduce", *(sys.argv[1:] if argv is None else argv)]),
         "protocol_text": protocol_lib.SUMMARY[args.protocol],
         "departures": ", ".join(f"{k} {a!r} → {b!r}" for k, (a, b) in departed.items()),
+        "clean_val": config.clean_val,  # which labels the search's reward reads (Fig. 6's axis)
     }
     _log(f"{config.dataset}, {args.protocol} protocol, settings {', '.join(settings)} → {out}")
     if note:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memjax import io, report
+from memjax import io, plots
 from memjax.protocol import COMPARISON, S2E, S2E_LABEL, SETTING_TITLES, SETTINGS
 
 ACCURACIES = {"final": "final epoch", "last10": "mean of last 10 epochs", "best": "best epoch"}
@@ -167,48 +167,49 @@ def markdown(rows: list[dict], header: dict, settings: list[str], names: list[st
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(path: Path, rows: list[dict], settings: list[str]) -> None:
+def plot_curves(path: Path, rows: list[dict], settings: list[str], skip: float = 0.1) -> None:
     """Fig. 4 style: test accuracy per epoch, one panel per setting, one line per method (mean over seeds,
-    band ±1 std)."""
-    fig, axes = report.figure(len(settings), (4.8 * len(settings), 3.8), squeeze=False)
+    band ±1 std, S2E drawn thickest), one legend below the panels; each y axis fits the curves after the
+    first ``skip`` share of the epochs (the first epochs' low accuracies would flatten the rest)."""
+    fig, axes = plots.figure(len(settings), (4.8 * len(settings), 4.4), squeeze=False)
     for ax, setting in zip(axes[0], settings, strict=True):
+        shown = []
         for i, name in enumerate(LABELS):
             row = next((r for r in rows if (r["setting"], r["name"]) == (setting, name)), None)
             if row is None:
                 continue
-            curve = 100 * np.asarray(row["metrics"]["test_acc"], np.float64).mean(-1)
-            mean, std, t = curve.mean(0), curve.std(0), np.arange(1, curve.shape[1] + 1)
-            ax.plot(t, mean, color=f"C{i}", label=row["label"], lw=1.8 if name == S2E else 1.0)
-            ax.fill_between(t, mean - std, mean + std, color=f"C{i}", alpha=0.2)
-        ax.set(title=SETTING_TITLES[setting], xlabel="epoch", ylabel="test accuracy (%)")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    report.save(fig, path)
+            curves = 100 * np.asarray(row["metrics"]["test_acc"], np.float64).mean(-1)
+            plots.band(ax, curves, f"C{i}", row["label"], lw=2.2 if name == S2E else 1.0)
+            shown.append(plots.tail(curves.mean(0), 1 - skip))
+        plots.style(ax, SETTING_TITLES[setting], "epoch", "test accuracy (%)")
+        plots.span(ax, shown)
+    plots.save_with_legend(fig, axes, path, ncol=4)
 
 
 def plot_schedules(path: Path, pairs: dict[str, dict[str, np.ndarray]]) -> None:
     """Fig. 5 style: the searched R(t) against Co-teaching's, one panel per setting."""
-    fig, axes = report.figure(len(pairs), (4.4 * len(pairs), 3.4), squeeze=False)
+    fig, axes = plots.figure(len(pairs), (4.4 * len(pairs), 3.6), squeeze=False)
     for ax, (setting, schedules) in zip(axes[0], pairs.items(), strict=True):
         for label, schedule in schedules.items():
             ax.plot(np.arange(1, len(schedule) + 1), schedule, label=label)
-        ax.set(title=SETTING_TITLES[setting], xlabel="epoch t", ylabel="R(t)", ylim=(0, 1.05))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    report.save(fig, path)
+        ax.set_ylim(0, 1.05)
+        plots.style(ax, SETTING_TITLES[setting], "epoch t", "R(t)")
+    plots.save_with_legend(fig, axes, path, ncol=2)
 
 
-def plot_search(path: Path, histories: dict[str, dict[str, list[dict]]]) -> None:
-    """Fig. 6 style: best validation reward so far against trained epochs, one line per search algorithm."""
-    fig, axes = report.figure(len(histories), (4.4 * len(histories), 3.4), squeeze=False)
+def plot_search(path: Path, histories: dict[str, dict[str, list[dict]]], clean_val: bool) -> None:
+    """Fig. 6 style: best validation reward so far (%) against trained epochs, one line per search
+    algorithm; the y axis spans at least :data:`memjax.plots.MIN_SPAN` points."""
+    fig, axes = plots.figure(len(histories), (4.4 * len(histories), 3.8), squeeze=False)
     for ax, (setting, by_algorithm) in zip(axes[0], histories.items(), strict=True):
+        shown = []
         for algorithm, history in by_algorithm.items():
-            epochs, best = report.search_progress(history)
-            ax.step(epochs, best, where="post", label=algorithm)
-        ax.set(title=SETTING_TITLES[setting], xlabel="trained epochs (all candidates)", ylabel="best reward")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    report.save(fig, path)
+            epochs, best = plots.best_so_far(history)
+            ax.step(epochs, 100 * best, where="post", label=algorithm)
+            shown.append(100 * best)
+        plots.style(ax, SETTING_TITLES[setting], "trained epochs (all candidates)", plots.reward_label(clean_val))
+        plots.span(ax, np.concatenate(shown))
+    plots.save_with_legend(fig, axes, path, ncol=4)
 
 
 def write_all(out: Path, header: dict, settings: list[str], names: list[str], algorithms: list[str]) -> list[dict]:
@@ -235,7 +236,7 @@ def write_all(out: Path, header: dict, settings: list[str], names: list[str], al
     histories = {s: {a: h for a, h in by.items() if h} for s, by in histories.items()}
     histories = {s: by for s, by in histories.items() if by}
     if histories:
-        plot_search(out / FIGURES["search"][0], histories)
+        plot_search(out / FIGURES["search"][0], histories, header.get("clean_val", False))
         drawn.append("search")
     write_csv(out / "results.csv", rows)
     text = markdown(rows, {**header, "figures": [FIGURES[k] for k in drawn]}, settings, names)

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from memjax import distributed, sharding
+from memjax import distributed, saved, sharding
 from memjax.launch import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +112,12 @@ def _assert_same_run(a: Path, b: Path) -> None:
     another order for a different number of candidates per program."""
     metrics_a, metrics_b = (json.loads((run / "metrics.json").read_text()) for run in (a, b))
     assert metrics_a["label_issues"]["samples"] > 0
+    assert metrics_a.pop("run")["processes"] == 1 and metrics_b.pop("run")["processes"] == 2  # wall time differs
     assert metrics_a == metrics_b
+    nets_a, nets_b = (saved.load_run(run) for run in (a, b))  # process 0 saved the gathered networks
+    assert nets_a.spec == nets_b.spec
+    for x, y in zip(jax.tree.leaves(nets_a.variables), jax.tree.leaves(nets_b.variables), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
     (text_a, floats_a), (text_b, floats_b) = _issue_rows(a), _issue_rows(b)
     assert text_a == text_b
     np.testing.assert_allclose(floats_a, floats_b, rtol=1e-5, atol=1e-6)

@@ -24,14 +24,14 @@ def test_a_shortened_run_scales_the_presets_epoch_counts():
     config, mode, note = resolve("--dataset", "mnist", "--method", "coteaching", "--epochs", "5")
     preset = get_config("mnist")  # 200 epochs: decay from 80, tk 10, reward 5, tally 10
     expected = {k: max(round(getattr(preset, k) * 5 / 200), low) for k, low in [("decay_start", 0), ("tk", 1)]}
-    assert (config.decay_start, config.tk, config.reward_epochs, config.tally_epochs) == (2, 1, 1, 1)
-    assert expected == {"decay_start": 2, "tk": 1}
+    assert (config.decay_start, config.tk, config.reward_epochs, config.tally_epochs) == (2, 1, 5, 5)
+    assert expected == {"decay_start": 2, "tk": 1}  # phases scale; windows are cut to the run (10 → 5)
     schedule = np.asarray(methods.default_schedule(config))
     assert len(schedule) == 5 and schedule[-1] == pytest.approx(1 - 0.5)  # R(t) reaches 1 − τ (was 0.8)
-    assert mode == "method" and note.startswith("--epochs 5: the preset's 200-epoch settings scale")
+    assert mode == "method" and note.startswith("--epochs 5: the preset's 200-epoch settings follow")
     assert "decay_start 80 → 2" in note and "tk 10 → 1" in note
     given, _, note = resolve("--dataset", "mnist", "--epochs", "5", "--decay-start", "4", "--tk", "3")
-    assert (given.decay_start, given.tk, given.reward_epochs) == (4, 3, 1) and "decay_start" not in note
+    assert (given.decay_start, given.tk, given.reward_epochs) == (4, 3, 5) and "decay_start" not in note
     same, _, note = resolve("--dataset", "mnist", "--epochs", "200")
     assert same == get_config("mnist") and note == ""
 
@@ -81,7 +81,7 @@ def test_a_method_run_with_two_epochs_runs(tmp_path, capsys):
     flags = ["--method", "coteaching", "--epochs", "2", "--reward-epochs", "5", "--seeds", "1", "--name", "two"]
     assert main(["--runs-dir", str(tmp_path), *flags]) == 0
     out = capsys.readouterr().out
-    assert "--epochs 2: the preset's 60-epoch settings scale with it: decay_start" in out
+    assert "--epochs 2: the preset's 60-epoch settings follow it: decay_start" in out
 
 
 def test_own_data_runs_are_named_for_labels_as_given(tmp_path):
@@ -93,3 +93,16 @@ def test_own_data_runs_are_named_for_labels_as_given(tmp_path):
     assert _run_dir(args, own, "method").name.startswith("folder__data_pets_given_coteaching_")
     injected = own.replace(noise_rate=0.2)  # noise injected into own data: then it has a rate
     assert _run_dir(args, injected, "method").name.startswith("folder__data_pets_symmetric0.2_coteaching_")
+
+
+def test_the_installed_command_is_launch_under_its_own_name(capsys):
+    from importlib import metadata
+
+    from memjax import launch
+
+    (script,) = metadata.entry_points(group="console_scripts", name="memjax")
+    assert script.load() is launch.console
+    assert build_parser("memjax").format_usage().startswith("usage: memjax [-h]")
+    meta = metadata.metadata("memjax")
+    assert meta["License-Expression"] == "Apache-2.0" and "LICENSE" in meta.get_all("License-File")
+    assert meta["Author"] and any(c.startswith("Topic ::") for c in meta.get_all("Classifier"))

@@ -31,6 +31,8 @@ RUN_FILES = {
     "search_progress.png",
     "summary.md",
     "label_issues.csv",
+    "networks.json",
+    "networks.msgpack",
 }
 
 
@@ -141,6 +143,8 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     lines_a = (tmp_path / "runs" / "full" / "history.jsonl").read_text().splitlines()
     lines_b = (tmp_path / "runs" / "killed" / "history.jsonl").read_text().splitlines()
     assert lines_a == lines_b
+    for name in ("networks.msgpack", "networks.json"):  # the resumed run saves the same networks
+        assert (tmp_path / "runs" / "full" / name).read_bytes() == (tmp_path / "runs" / "killed" / name).read_bytes()
 
 
 @pytest.mark.parametrize(

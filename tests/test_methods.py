@@ -328,7 +328,10 @@ def test_double_softmax_bounds_the_per_sample_gradient():
 
 
 def test_bad_options_are_one_line_errors():
-    for text, message in (("loss=probs", "coteaching_plus.loss='probs': use one of logits, softmax"),
-                          ("scale=thrice", "use one of mean, twice"), ("fallback_steps=-1", "is negative")):
+    for text, message in (
+        ("loss=probs", "coteaching_plus.loss='probs': use one of logits, softmax"),
+        ("scale=thrice", "use one of mean, twice"),
+        ("fallback_steps=-1", "is negative"),
+    ):
         with pytest.raises(ValueError, match=message):
             methods.settings("coteaching_plus", text)

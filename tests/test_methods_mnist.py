@@ -12,8 +12,15 @@ from memjax.config import Config
 from memjax.data import make_dataset, noise_matrix
 from memjax.stages import transition
 
-MNIST = Config(dataset="mnist", noise="symmetric", noise_rate=0.5, epochs=20, decay_start=8, seeds=1,
-                method_options="coteaching_plus.init_epoch=0")
+MNIST = Config(
+    dataset="mnist",
+    noise="symmetric",
+    noise_rate=0.5,
+    epochs=20,
+    decay_start=8,
+    seeds=1,
+    method_options="coteaching_plus.init_epoch=0",
+)
 
 # Final test accuracy (last epoch, mean of the networks) minus Standard's, asserted about one point below
 # what one run of this exact configuration measured (seed 0, CPU; Standard 0.8710): Co-teaching 0.9308

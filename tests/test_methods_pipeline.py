@@ -13,8 +13,19 @@ from memjax.config import Config
 from memjax.data import load_digits, make_dataset
 from memjax.launch import main
 
-TINY = ["--smoke", "--epochs", "3", "--decay-start", "2", "--seeds", "1", "--train-subset", "600", "--method-options",
-        "coteaching_plus.init_epoch=1,fcorrection.estimate_epochs=2"]
+TINY = [
+    "--smoke",
+    "--epochs",
+    "3",
+    "--decay-start",
+    "2",
+    "--seeds",
+    "1",
+    "--train-subset",
+    "600",
+    "--method-options",
+    "coteaching_plus.init_epoch=1,fcorrection.estimate_epochs=2",
+]
 TINY += ["--reward-epochs", "2"]
 DRIVEN = [name for name, m in methods.METHODS.items() if m.uses_schedule]
 
@@ -62,8 +73,14 @@ def test_s2e_searches_every_schedule_driven_method(tmp_path, method):
 
 @pytest.mark.slow
 def test_fcorrection_pipeline_estimates_t_per_seed_then_trains_with_it():
-    config = Config(method="fcorrection", epochs=6, batch_size=32, decay_start=4, seeds=2,
-                    method_options="fcorrection.estimate_epochs=4")
+    config = Config(
+        method="fcorrection",
+        epochs=6,
+        batch_size=32,
+        decay_start=4,
+        seeds=2,
+        method_options="fcorrection.estimate_epochs=4",
+    )
     data = make_dataset(load_digits(), config)
     runs, _ = pipeline.retrain(config, data, {"fcorrection": np.ones(config.epochs)})
     estimates = np.stack([run["prepared"]["transition"] for run in runs])
@@ -81,8 +98,9 @@ def test_fcorrection_pipeline_estimates_t_per_seed_then_trains_with_it():
 def test_given_fc_matrix_skips_the_estimate(tmp_path):
     path = tmp_path / "t.json"
     path.write_text(json.dumps(np.eye(10).tolist()))
-    config = Config(method="fcorrection", epochs=3, batch_size=32, decay_start=2, seeds=1,
-                    method_options=f"matrix={path}")
+    config = Config(
+        method="fcorrection", epochs=3, batch_size=32, decay_start=2, seeds=1, method_options=f"matrix={path}"
+    )
     data = make_dataset(load_digits(), config)
     (fc,), _ = pipeline.retrain(config, data, {"fc": np.ones(3)})
     (std,), _ = pipeline.retrain(config.replace(method="standard", method_options=""), data, {"std": np.ones(3)})

@@ -157,8 +157,14 @@ def test_coteaching_with_full_keep_equals_standard(digits):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["coteaching", "coteaching_plus", "selfteach", "jocor"])
 def test_single_sample_per_batch_still_trains(digits, method):
-    config = DIGITS.replace(method=method, epochs=20, batch_size=16, decay_start=20, noise_rate=0.2,
-                            method_options="coteaching_plus.init_epoch=5")
+    config = DIGITS.replace(
+        method=method,
+        epochs=20,
+        batch_size=16,
+        decay_start=20,
+        noise_rate=0.2,
+        method_options="coteaching_plus.init_epoch=5",
+    )
     metrics, _ = run(digits, config, jnp.full(config.epochs, 1e-6))
     kept = metrics["kept_fraction"]
     assert np.all(kept <= 1 / config.batch_size + 1e-6)  # at most one sample per batch

@@ -40,7 +40,7 @@ Modules, each importing only those above it: :mod:`.types` (DataError, Source, D
 """
 
 from memjax.data.export import export_csv
-from memjax.data.loaders import LOADERS, labels_as_given, load, load_arrays, read_source
+from memjax.data.loaders import LOADERS, labels_as_given, labels_tag, load, load_arrays, read_source
 from memjax.data.names import default_data_dir, resolve
 from memjax.data.prepare import (
     class_flips,
@@ -57,6 +57,7 @@ from memjax.data.sources.table import load_csv
 from memjax.data.types import (
     CLASS_FLIPS,
     CLASSES_KEY,
+    FEATURE_KEYS,
     HUMAN_LABELS,
     INDEX_KEY,
     NAMES_KEY,
@@ -74,6 +75,7 @@ from memjax.data.validate import check_own, check_specs, validate_arrays
 __all__ = [
     "CLASS_FLIPS",
     "CLASSES_KEY",
+    "FEATURE_KEYS",
     "HUMAN_LABELS",
     "INDEX_KEY",
     "LOADERS",
@@ -88,6 +90,7 @@ __all__ = [
     "Source",
     "check_own",
     "labels_as_given",
+    "labels_tag",
     "check_specs",
     "class_flips",
     "default_data_dir",

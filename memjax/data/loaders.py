@@ -13,7 +13,7 @@ import numpy as np
 from memjax.data.names import resolve
 from memjax.data.prepare import make_dataset
 from memjax.data.sources import digits, folder, npz, table, tfds
-from memjax.data.types import OWN_KINDS, Dataset, Source
+from memjax.data.types import NOISY_KEY, OWN_KINDS, Dataset, Source
 
 Loader = Callable[[Source, Any, bool | None], tuple[dict[str, np.ndarray], int]]
 LOADERS: dict[str, Loader] = {  # Source.kind → read(source, config, download) -> (clean arrays, num_classes)
@@ -52,7 +52,22 @@ def load(config, download: bool | None = None) -> Dataset:
     source = resolve(config.dataset, config.data_dir)
     arrays, num_classes = read_source(source, config, download)
     data = make_dataset(arrays, config, name=config.dataset, num_classes=num_classes)
-    return dataclasses.replace(data, truth_known=not labels_as_given(config, source), source=source)
+    given = (source.noisy_feature or NOISY_KEY) if NOISY_KEY in arrays else None  # e.g. CIFAR-10N's worse_label
+    truth = not labels_as_given(config, source)
+    return dataclasses.replace(data, truth_known=truth, source=source, given_noise=given)
+
+
+def labels_tag(config) -> str:
+    """What the training labels are, for a run folder's name: ``given`` (own data as it is), the human
+    labels' name (``worse_label``), or the injected noise (``symmetric0.5``)."""
+    if labels_as_given(config):
+        return "given"
+    kind, _, _ = config.dataset.partition(":")
+    if kind not in ("npz", *OWN_KINDS):
+        feature = resolve(config.dataset, config.data_dir).noisy_feature
+        if feature:
+            return feature
+    return f"{config.noise}{config.noise_rate:g}"
 
 
 def labels_as_given(config, source: Source | None = None) -> bool:

@@ -9,6 +9,7 @@ from memjax import noise as noise_lib
 from memjax.data.types import (
     CLASS_FLIPS,
     CLASSES_KEY,
+    FEATURE_KEYS,
     INDEX_KEY,
     NAMES_KEY,
     NOISY_KEY,
@@ -120,4 +121,5 @@ def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_clas
         val_clean=clean[val],
         names=arrays.get(NAMES_KEY),
         class_names=arrays.get(CLASSES_KEY),
+        features={k: arrays[k] for k in FEATURE_KEYS} if FEATURE_KEYS[0] in arrays else None,
     )

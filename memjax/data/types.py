@@ -12,9 +12,13 @@ from memjax import noise as noise_lib
 SPLIT_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 NOISY_KEY = "train_noisy_labels"  # optional: given (e.g. human) noisy training labels
 NAMES_KEY, INDEX_KEY, CLASSES_KEY = "names", "train_index", "class_names"  # optional: own data's origin
+FEATURE_KEYS = ("feature_names", "feature_mean", "feature_std")  # csv: columns and the training part's statistics
 SHARED_FILES = {  # names that say what they are: the shared .npz files under data_dir
     "mnist17k": ("mnist/mnist_partial.npz", "the shared 17,435-image MNIST subset", "mnist"),
     "cifar10_jpeg": ("cifar10/cifar10_jpeg.npz", "the shared JPEG-decoded CIFAR-10", "cifar10"),
+}
+SHARED_LABELS = {  # human noisy labels aligned to a shared file's rows: name → (labels file, images, tfds twin)
+    "cifar10n_jpeg": ("cifar10n/cifar10n_labels.npz", "cifar10_jpeg", "cifar10_n"),
 }
 TFDS_DATASETS = ("mnist", "cifar10", "cifar100", "cifar10_n", "cifar100_n")
 HUMAN_LABELS = {  # tfds feature holding each kind of human label, the default kind first
@@ -49,6 +53,7 @@ class Source:
     name: str  # the tfds name, the npz / folder / csv path, or "digits"
     noisy_feature: str | None = None  # tfds feature with human noisy labels (cifar10_n / cifar100_n)
     data_dir: str | None = None  # Config.data_dir or $MEMJAX_DATA_DIR
+    labels_file: str | None = None  # a shared human-label file whose ``noisy_feature`` becomes the noisy labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +74,8 @@ class Dataset:
     val_clean: np.ndarray | None = None  # int32: clean validation labels
     names: np.ndarray | None = None  # str: the file of every position (own image folders), else None
     class_names: np.ndarray | None = None  # str (C,): the class of every label (own data), else None
+    features: dict | None = None  # csv data: {FEATURE_KEYS: columns, mean, std} that standardised the features
+    given_noise: str | None = None  # the given noisy labels' name (e.g. CIFAR-10N's worse_label); None: injected
     truth_known: bool = True  # False for own data without injected noise: clean labels are the given ones
     source: Source | None = None  # where the name pointed (set by memjax.data.load), else None
 

@@ -23,9 +23,12 @@ AUTO_EPOCHS = 5  # measured on MNIST sym-50 %: 3, 5 and 10 epochs estimate 0.524
 
 
 def resolve(config, data) -> dict:
-    """``{"source", "value"}`` of τ for ``config`` on ``data`` (a ``memjax.data.Dataset``); for ``auto`` also
+    """``{"source", "value"}`` of τ for ``config`` on ``data`` (a ``memjax.data.Dataset``; ``noise_rate`` on given
+    noisy labels with known clean ones, e.g. CIFAR-10N, is their realised rate); for ``auto`` also
     the raw ``estimate``, its ``seconds`` and, where the truth is known, ``true_rate`` and ``error``
     (estimate − true rate). τ is clipped to [0, 1 − min_keep]."""
+    if config.forget_rate == "noise_rate" and data.given_noise and data.truth_known:  # e.g. CIFAR-10N: known rate
+        return {"source": "given labels' noise rate", "value": data.actual_noise_rate}
     if config.forget_rate == "noise_rate":
         return {"source": "noise_rate", "value": config.noise_rate}
     if config.forget_rate != "auto":

@@ -55,5 +55,26 @@ def load_npz(path: str | os.PathLike, num_classes: int | None = None) -> tuple[d
 
 
 def read(source: Source, config=None, download: bool | None = None) -> tuple[dict[str, np.ndarray], int]:
-    """:func:`load_npz` of the file ``source.name`` (``config`` and ``download`` unused)."""
-    return load_npz(source.name)
+    """:func:`load_npz` of the file ``source.name`` (``config`` and ``download`` unused), with the human
+    labels ``source.noisy_feature`` of ``source.labels_file`` as its noisy training labels when given."""
+    arrays, num_classes = load_npz(source.name)
+    if source.labels_file is None:
+        return arrays, num_classes
+    return {**arrays, NOISY_KEY: human_labels(source.labels_file, source.noisy_feature, arrays["train_labels"])}, (
+        num_classes
+    )
+
+
+def human_labels(path: str, key: str, clean: np.ndarray) -> np.ndarray:
+    """Labels ``key`` of the human-label file ``path`` (its ``clean_label`` must equal ``clean`` row by row:
+    the file is aligned to the images' rows), as int32."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            given, truth = f[key], f["clean_label"]
+    except KeyError as err:
+        raise DataError(f"{path} has no labels {err}: re-create it from the shared data") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
+        raise DataError(f"{path} could not be read ({type(err).__name__}): re-create the file") from None
+    if truth.shape != clean.shape or not np.array_equal(truth, clean):
+        raise DataError(f"{path} is not aligned with the images: its clean_label differs from train_labels")
+    return given.astype(np.int32)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from memjax.data.prepare import holdout
-from memjax.data.types import CLASSES_KEY, INDEX_KEY, DataError, Source
+from memjax.data.types import CLASSES_KEY, FEATURE_KEYS, INDEX_KEY, DataError, Source
 
 
 def _read_table(path: Path, label_column: str) -> tuple[list[str], list[list[str]], int]:
@@ -71,7 +71,8 @@ def _is_number(text: str) -> bool:
 
 def load_csv(path: str, config) -> tuple[dict, int]:
     """Arrays of a CSV table (see the module docstring; ``train_images`` holds float32 (n, F) standardised
-    features; ``config``'s ``label_column``, ``test_fraction``, ``seed``) and its number of classes."""
+    features, :data:`~memjax.data.types.FEATURE_KEYS` their columns, mean and std; ``config``'s
+    ``label_column``, ``test_fraction``, ``seed``) and its number of classes."""
     path = Path(path).expanduser()
     label_column = config.label_column
     header, body, label = _read_table(path, label_column)
@@ -86,6 +87,7 @@ def load_csv(path: str, config) -> tuple[dict, int]:
     train, test = holdout(labels, config.test_fraction, config.seed)
     mean, std = features[train].mean(0), features[train].std(0)
     scaled = ((features - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    columns = np.asarray([h for j, h in enumerate(header) if j != label])
     arrays = {
         "train_images": scaled[train],
         "train_labels": labels[train],
@@ -93,6 +95,7 @@ def load_csv(path: str, config) -> tuple[dict, int]:
         "test_labels": labels[test],
         INDEX_KEY: train,
         CLASSES_KEY: np.asarray(classes),
+        **dict(zip(FEATURE_KEYS, (columns, mean, std), strict=True)),
     }
     return arrays, len(classes)
 

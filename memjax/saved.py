@@ -1,0 +1,174 @@
+"""The trained networks of a run, kept: :func:`save_networks` writes them into the run folder,
+:func:`load_run` brings them back as a :class:`SavedRun` whose ``predict(inputs)`` gives class
+probabilities.
+
+Two files, written atomically by process 0 after the retraining (so ``--resume`` writes them too):
+
+* ``networks.msgpack``: flax's serialization (msgpack) of ``{"params", "batch_stats"}`` of every retrained
+  run, stacked on leading axes (run, network). flax.serialization rather than orbax: orbax-checkpoint comes
+  with flax, so the install is the same size, but its save is a collective of every process and writes a
+  folder of files; one file written by process 0 with :func:`memjax.io.write_atomic` is what the rest of
+  the run folder does.
+* ``networks.json``: what rebuilds and feeds them: model name and settings, classes and their names, the
+  input shape and dtype, the preprocessing (uint8 images scaled to [0, 1] in the network; a CSV's columns,
+  mean and standard deviation; the image size own images are resized to), and each run's schedule label and
+  seed; ``primary`` is the label whose runs ``predict`` averages by default (the searched R(t), or the method).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from memjax import io, precision
+from memjax.engine.evaluation import predict as predict_networks
+from memjax.engine.state import TrainState
+from memjax.models import get_model
+from memjax.version import __version__
+
+WEIGHTS, SPEC = "networks.msgpack", "networks.json"
+
+
+class SavedRunError(ValueError):
+    """A run folder whose networks cannot be loaded, or inputs they cannot take: one line naming the fix."""
+
+
+def spec_of(config, data, runs: list[dict], primary: str) -> dict:
+    """``networks.json`` of ``runs`` (pipeline.retrain's, with ``networks``) trained by ``config`` on ``data``."""
+    features = data.features
+    return {
+        "memjax": __version__,
+        "model": config.model,
+        "num_classes": int(data.num_classes),
+        "class_names": [str(c) for c in data.class_names] if data.class_names is not None else None,
+        "input_shape": list(data.input_shape),
+        "input_dtype": str(data.train_images.dtype),
+        "compute_dtype": config.compute_dtype,
+        "conv_impl": config.conv_impl,
+        "num_nets": int(jax.tree.leaves(runs[0]["networks"]["params"])[0].shape[0]),
+        "dataset": config.dataset,
+        "image_size": config.image_size,
+        "label_column": config.label_column,
+        "features": None if features is None else {k: np.asarray(v).tolist() for k, v in features.items()},
+        "runs": [{"label": r["label"], "seed": int(r["seed"])} for r in runs],
+        "primary": primary,
+    }
+
+
+def save_networks(run_dir: Path, config, data, runs: list[dict], primary: str) -> None:
+    """Write ``networks.msgpack`` and ``networks.json`` (module docstring) for ``runs``, atomically."""
+    stacked = jax.tree.map(lambda *a: np.stack(a), *[r["networks"] for r in runs])
+    blob = flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, stacked))
+    io.write_atomic(Path(run_dir) / WEIGHTS, lambda f: f.write(blob))
+    io.write_json(Path(run_dir) / SPEC, spec_of(config, data, runs, primary))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SavedRun:
+    """A run's networks: ``model`` (the flax module), ``variables`` (``{"params", "batch_stats"}``, leading
+    axes run × network), ``spec`` (``networks.json``), and ``predict``."""
+
+    path: Path
+    model: object
+    variables: dict
+    spec: dict
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.spec["class_names"] or [str(c) for c in range(self.spec["num_classes"])]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.spec["input_shape"])
+
+    def runs(self, label: str | None = None, seed: int | None = None) -> list[int]:
+        """Indices of the saved runs of schedule ``label`` (default: ``primary``) and ``seed`` (default: all)."""
+        label = self.spec["primary"] if label is None else label
+        chosen = [
+            i for i, r in enumerate(self.spec["runs"]) if r["label"] == label and (seed is None or r["seed"] == seed)
+        ]
+        if not chosen:
+            known = ", ".join(f"{r['label']} seed {r['seed']}" for r in self.spec["runs"])
+            raise SavedRunError(f"{self.path} has no saved run {label!r}{f' seed {seed}' if seed is not None else ''}"
+                                f" (it has {known})")  # fmt: skip
+        return chosen
+
+    def prepare(self, inputs: np.ndarray) -> np.ndarray:
+        """``inputs`` as the networks take them: uint8 images (n, H, W[, C]) of the training shape, or a
+        CSV's raw feature rows (n, F) standardised by the training part's mean and std."""
+        inputs = np.asarray(inputs)
+        features = self.spec["features"]
+        if features is not None:
+            columns = features["feature_names"]
+            if inputs.ndim != 2 or inputs.shape[1] != len(columns):
+                raise SavedRunError(f"the networks take rows of {len(columns)} features ({', '.join(columns)}), "
+                                    f"got an array of shape {inputs.shape}")  # fmt: skip
+            std = np.asarray(features["feature_std"])
+            return ((inputs - np.asarray(features["feature_mean"])) / np.where(std > 0, std, 1.0)).astype(np.float32)
+        images = inputs[..., None] if inputs.ndim == 3 else inputs
+        if images.ndim != 4 or tuple(images.shape[1:]) != self.input_shape:
+            raise SavedRunError(f"the networks take images of shape {self.input_shape} (H, W, C), got "
+                                f"{tuple(images.shape[1:])}")  # fmt: skip
+        if images.dtype != np.uint8:
+            raise SavedRunError(f"the networks take uint8 images (0..255), got {images.dtype}")
+        return images
+
+    def predict(self, inputs, label: str | None = None, seed: int | None = None, chunk: int = 1000) -> np.ndarray:
+        """Class probabilities (n, C): each chosen run's (:meth:`runs`) networks' softmax averaged, then the
+        runs averaged, as the run's label issues average them; ``inputs`` as :meth:`prepare` takes them."""
+        per_run = self.probabilities(inputs, chunk).mean(1)  # (runs, n, C)
+        return per_run[self.runs(label, seed)].mean(0)
+
+    def probabilities(self, inputs, chunk: int = 1000) -> np.ndarray:
+        """(runs, networks, n, C) softmax probabilities of every saved network in evaluation mode (running BN
+        statistics), all runs in one vmapped program as in the run itself, so that they equal the run's own
+        final-epoch predictions bit for bit on CPU."""
+        x = jnp.asarray(self.prepare(inputs))
+        nets = _Networks(self.model, self.spec["num_nets"])
+        return np.asarray(_all_runs(nets, self.variables, x, min(chunk, max(len(x), 1))))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Networks:
+    """What :func:`memjax.engine.evaluation.predict` reads of an engine: the module and the network count."""
+
+    model: object
+    num_nets: int
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _all_runs(nets: _Networks, variables: dict, x, chunk: int):
+    def one(v):
+        return predict_networks(nets, TrainState(v["params"], v["batch_stats"], ()), x, chunk)
+
+    return jax.vmap(one)(variables)
+
+
+def load_run(path) -> SavedRun:
+    """The saved networks of the run folder ``path`` (:func:`save_networks`); :class:`SavedRunError` if it
+    has none (a run of an older memjax: ``--resume`` it to retrain and save them) or they do not load."""
+    path = Path(path)
+    if not (path / SPEC).is_file() or not (path / WEIGHTS).is_file():
+        raise SavedRunError(f"{path} holds no saved networks ({SPEC}, {WEIGHTS}): a run of memjax 0.1.0 or "
+                            f"older; rerun it with python -m memjax.launch --resume {path} to save them")  # fmt: skip
+    spec = json.loads((path / SPEC).read_text())
+    try:
+        variables = flax.serialization.msgpack_restore((path / WEIGHTS).read_bytes())
+    except Exception as err:  # msgpack raises several types for a damaged file
+        raise SavedRunError(f"{path / WEIGHTS} does not load ({type(err).__name__}): retrain with --resume") from None
+    model = get_model(
+        spec["model"],
+        spec["num_classes"],
+        tuple(spec["input_shape"]),
+        precision.compute_dtype(spec["compute_dtype"]),
+        conv_impl=spec["conv_impl"],
+    )
+    variables = {"params": variables["params"], "batch_stats": variables.get("batch_stats") or {}}
+    return SavedRun(path, model, jax.tree.map(jnp.asarray, variables), spec)
