@@ -40,13 +40,18 @@ def style(ax, title: str, xlabel: str, ylabel: str, epochs: bool = True) -> None
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def band(ax, curves: np.ndarray, color: str, label: str, lw: float = 1.2) -> tuple[float, float]:
+def band(ax, curves: np.ndarray, color: str, label: str, lw: float = 1.2, shared: bool = False) -> tuple[float, float]:
     """Draw the mean of ``curves`` (seeds × epochs, in %) over the seeds with a ±1 std band (none for one
-    seed); the legend entry ends with the final mean ± std. Returns that (mean, std)."""
+    seed); the legend entry ends with the final mean ± std, or (``shared``: one legend for several panels)
+    the final mean is written at the line's end instead. Returns that (mean, std)."""
     curves = np.atleast_2d(np.asarray(curves, np.float64))
     mean, std, t = curves.mean(0), curves.std(0), np.arange(1, curves.shape[1] + 1)
     final = f"{mean[-1]:.1f} ± {std[-1]:.1f}" if len(curves) > 1 else f"{mean[-1]:.1f}"
-    ax.plot(t, mean, color=color, lw=lw, label=f"{label}: {final}")
+    ax.plot(t, mean, color=color, lw=lw, label=label if shared else f"{label}: {final}")
+    if shared:
+        ax.annotate(f"{mean[-1]:.1f}", (t[-1], mean[-1]), xytext=(3, 0), textcoords="offset points", color=color,
+                    fontsize=7, va="center", annotation_clip=False)  # fmt: skip
+        ax.set_xlim(right=max(ax.get_xlim()[1], t[-1] * 1.09))  # room for the numbers
     if len(curves) > 1:
         ax.fill_between(t, mean - std, mean + std, color=color, alpha=0.18, lw=0)
     return float(mean[-1]), float(std[-1])

@@ -179,7 +179,7 @@ def plot_curves(path: Path, rows: list[dict], settings: list[str], skip: float =
             if row is None:
                 continue
             curves = 100 * np.asarray(row["metrics"]["test_acc"], np.float64).mean(-1)
-            plots.band(ax, curves, f"C{i}", row["label"], lw=2.2 if name == S2E else 1.0)
+            plots.band(ax, curves, f"C{i}", row["label"], lw=2.2 if name == S2E else 1.0, shared=True)
             shown.append(plots.tail(curves.mean(0), 1 - skip))
         plots.style(ax, SETTING_TITLES[setting], "epoch", "test accuracy (%)")
         plots.span(ax, shown)
