@@ -34,7 +34,7 @@ import jax
 from tqdm.auto import tqdm
 
 from memjax import data as data_lib
-from memjax import distributed, io, options, pipeline
+from memjax import distributed, io, options, pipeline, report
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
 from memjax.flags import (
@@ -130,11 +130,10 @@ def _check_export(args: argparse.Namespace, config: Config) -> Path | None:
 
 
 def _noise_text(config: Config, data) -> str:
+    text = report.labels_text(config, data.given_noise, data.truth_known)
     if not data.truth_known:
-        return "labels as given (no noise injected)"
-    if data.given_noise:
-        return f"given noisy labels {data.given_noise} (noise rate {data.actual_noise_rate:.3f})"
-    return f"{config.noise} noise {config.noise_rate} (realised {data.actual_noise_rate:.3f})"
+        return f"{text} (no noise injected)"
+    return f"{text} ({'noise rate' if data.given_noise else 'realised'} {data.actual_noise_rate:.3f})"
 
 
 def _bar(total: int, desc: str):

@@ -27,8 +27,13 @@ def figure(ncols: int = 1, size: tuple[float, float] = (6.4, 4.0), **subplots):
 
 
 def save(fig: Figure, path: Path) -> None:
-    """Write ``fig`` atomically, in the format of ``path``'s suffix (png by default)."""
+    """Lay ``fig`` out and write it (:func:`_write`)."""
     fig.tight_layout()
+    _write(fig, path)
+
+
+def _write(fig: Figure, path: Path) -> None:
+    """Write ``fig`` atomically, in the format of ``path``'s suffix (png by default)."""
     io.write_atomic(path, lambda f: fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png"))
 
 
@@ -88,7 +93,7 @@ def shared_legend(fig: Figure, axes, ncol: int = 4) -> None:
 def save_with_legend(fig: Figure, axes, path: Path, ncol: int = 4) -> None:
     """:func:`shared_legend`, then write ``fig`` to ``path`` atomically (the layout is the legend's)."""
     shared_legend(fig, axes, ncol)
-    io.write_atomic(path, lambda f: fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png"))
+    _write(fig, path)
 
 
 def best_so_far(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:

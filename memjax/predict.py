@@ -51,12 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def predict_all(run: saved.SavedRun, inputs, args, progress: bool = True) -> np.ndarray:
     """Probabilities (count, C) of every input, batch by batch."""
-    chosen = run.runs(args.schedule, args.seed)  # checked before any work
     out = []
     bar = tqdm(total=inputs.count, unit="sample", disable=not progress, dynamic_ncols=True, leave=False)
     for start in range(0, inputs.count, args.batch_size):
         stop = min(start + args.batch_size, inputs.count)
-        out.append(run.probabilities(inputs.batch(start, stop), args.batch_size).mean(1)[chosen].mean(0))
+        out.append(run.predict(inputs.batch(start, stop), args.schedule, args.seed, args.batch_size))
         bar.update(stop - start)
     bar.close()
     return np.concatenate(out)

@@ -135,14 +135,22 @@ def plot_search_progress(path: Path, history: list[dict], clean_val: bool) -> No
     plots.save(fig, path)
 
 
+def labels_text(config, given_noise: str | None, truth_known: bool) -> str:
+    """What the training labels are, in words: as given (own data), given noisy labels (e.g. CIFAR-10N's),
+    or the injected noise kind and rate (the launch header and ``summary.md`` both say it this way)."""
+    if not truth_known:
+        return "labels as given"
+    if given_noise:
+        return f"given noisy labels {given_noise}"
+    return f"{config.noise} noise {config.noise_rate}"
+
+
 def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     """A short human-readable report of a finished run."""
     given = extra["actual_noise_rate"] is None  # own data, no noise injected: the labels as given
-    noise = "labels as given" if given else f"{config.noise} noise {config.noise_rate}"
-    noise = f"given noisy labels {extra['given_noise']}" if extra.get("given_noise") else noise
     val = "labels as given" if given else "clean labels" if config.clean_val else "noisy labels"
     lines = [
-        f"# memjax run: {config.dataset}, {noise}",
+        f"# memjax run: {config.dataset}, {labels_text(config, extra.get('given_noise'), not given)}",
         "",
         f"- mode: {extra['mode']}; method {config.method}; model {config.model}; {config.epochs} epochs; "
         f"batch {config.batch_size}",

@@ -43,6 +43,7 @@ from memjax.configs import get_config
 from memjax.protocol import COMPARISON, PAPER_SETTINGS, S2E, S2E_LABEL, SETTINGS
 from memjax.reproduce_plan import Job, Piece, plan
 from memjax.search import driver
+from memjax.stages import forget_rate
 
 RESERVED = {"noise": "--settings", "noise_rate": "--settings", "method": "--methods", "search": "--search-algorithms"}
 
@@ -80,8 +81,7 @@ def _search(config, data, workdir: Path, log) -> dict:
 def run_piece(piece: Piece, job: Job, data, log) -> str:
     """Run one piece of ``job`` and store it; a one-line result."""
     config, out = protocol_lib.for_setting(job.config, piece.setting), job.out
-    if data.given_noise:  # human labels: Co-teaching's τ is their known rate
-        config = config.replace(noise_rate=round(data.actual_noise_rate, 6))
+    config = config.replace(noise_rate=round(forget_rate.known_rate(config, data), 6))  # human labels: their rate
     if piece.kind == "search":
         config = config.replace(method="coteaching", search=piece.name)
         summary = _search(config, data, rr.search_dir(out, piece.setting, piece.name), log)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memjax import io, precision
+from memjax.data.sources.table import standardise
 from memjax.engine.evaluation import predict as predict_networks
 from memjax.engine.state import TrainState
 from memjax.models import get_model
@@ -47,7 +48,7 @@ def spec_of(config, data, runs: list[dict], primary: str) -> dict:
         "memjax": __version__,
         "model": config.model,
         "num_classes": int(data.num_classes),
-        "class_names": [str(c) for c in data.class_names] if data.class_names is not None else None,
+        "class_names": [str(c) for c in (range(data.num_classes) if data.class_names is None else data.class_names)],
         "input_shape": list(data.input_shape),
         "input_dtype": str(data.train_images.dtype),
         "compute_dtype": config.compute_dtype,
@@ -82,7 +83,7 @@ class SavedRun:
 
     @property
     def class_names(self) -> list[str]:
-        return self.spec["class_names"] or [str(c) for c in range(self.spec["num_classes"])]
+        return self.spec["class_names"]
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -110,8 +111,7 @@ class SavedRun:
             if inputs.ndim != 2 or inputs.shape[1] != len(columns):
                 raise SavedRunError(f"the networks take rows of {len(columns)} features ({', '.join(columns)}), "
                                     f"got an array of shape {inputs.shape}")  # fmt: skip
-            std = np.asarray(features["feature_std"])
-            return ((inputs - np.asarray(features["feature_mean"])) / np.where(std > 0, std, 1.0)).astype(np.float32)
+            return standardise(inputs, np.asarray(features["feature_mean"]), np.asarray(features["feature_std"]))
         images = inputs[..., None] if inputs.ndim == 3 else inputs
         if images.ndim != 4 or tuple(images.shape[1:]) != self.input_shape:
             raise SavedRunError(f"the networks take images of shape {self.input_shape} (H, W, C), got "

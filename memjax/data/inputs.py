@@ -11,7 +11,6 @@ labels), so the caller can report accuracy. Every mismatch is a one-line :class:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from memjax.data.loaders import load_arrays
 from memjax.data.prepare import with_channel_axis
+from memjax.data.sources.table import read_rows
 from memjax.data.types import DataError
 
 SPLITS = ("test", "train", "all")
@@ -78,7 +78,7 @@ def _folder(root: Path, spec: dict) -> Inputs:
     files = sorted(f for f in root.rglob("*") if f.is_file() and not hidden(f))
     if not files:
         raise DataError(f"{root} holds no image files")
-    classes = spec["class_names"] or [str(c) for c in range(spec["num_classes"])]
+    classes = spec["class_names"]
     folders = {f.parent.name for f in files if f.parent != root}
     labels = None
     if folders and all(f.parent.parent == root for f in files):  # PATH/<class>/<file>: labelled
@@ -119,16 +119,7 @@ def _open(f: Path, spec: dict, decode: bool = True) -> np.ndarray | None:
 
 
 def _table(path: Path, spec: dict) -> Inputs:
-    if not path.is_file():
-        raise DataError(f"csv:{path}: no such file")
-    try:
-        with open(path, newline="") as f:
-            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DataError(f"cannot read {path} as CSV ({type(err).__name__}): save it as UTF-8 CSV") from None
-    if not rows:
-        raise DataError(f"{path} is empty: it needs a header row")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
+    header, body = read_rows(path)
     columns, label = list(spec["features"]["feature_names"]), spec["label_column"]
     missing, extra = [c for c in columns if c not in header], [h for h in header if h not in (*columns, label)]
     if missing or extra:

@@ -22,15 +22,24 @@ from memjax.stages import crossval
 AUTO_EPOCHS = 5  # measured on MNIST sym-50 %: 3, 5 and 10 epochs estimate 0.524, 0.525, 0.530 (true 0.499)
 
 
+def _given(data) -> bool:
+    return bool(data.given_noise) and data.truth_known
+
+
+def known_rate(config, data) -> float:
+    """The noise rate a run knows: of given noisy labels with known clean ones (e.g. CIFAR-10N) their realised
+    rate, else ``config.noise_rate`` (the injected one). τ under ``forget_rate="noise_rate"``."""
+    return data.actual_noise_rate if _given(data) else config.noise_rate
+
+
 def resolve(config, data) -> dict:
     """``{"source", "value"}`` of τ for ``config`` on ``data`` (a ``memjax.data.Dataset``; ``noise_rate`` on given
     noisy labels with known clean ones, e.g. CIFAR-10N, is their realised rate); for ``auto`` also
     the raw ``estimate``, its ``seconds`` and, where the truth is known, ``true_rate`` and ``error``
     (estimate − true rate). τ is clipped to [0, 1 − min_keep]."""
-    if config.forget_rate == "noise_rate" and data.given_noise and data.truth_known:  # e.g. CIFAR-10N: known rate
-        return {"source": "given labels' noise rate", "value": data.actual_noise_rate}
     if config.forget_rate == "noise_rate":
-        return {"source": "noise_rate", "value": config.noise_rate}
+        source = "given labels' noise rate" if _given(data) else "noise_rate"
+        return {"source": source, "value": known_rate(config, data)}
     if config.forget_rate != "auto":
         return {"source": "given", "value": float(config.forget_rate)}
     start = time.perf_counter()

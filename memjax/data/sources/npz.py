@@ -60,9 +60,8 @@ def read(source: Source, config=None, download: bool | None = None) -> tuple[dic
     arrays, num_classes = load_npz(source.name)
     if source.labels_file is None:
         return arrays, num_classes
-    return {**arrays, NOISY_KEY: human_labels(source.labels_file, source.noisy_feature, arrays["train_labels"])}, (
-        num_classes
-    )
+    given = human_labels(source.labels_file, source.noisy_feature, arrays["train_labels"])
+    return {**arrays, NOISY_KEY: given}, num_classes
 
 
 def human_labels(path: str, key: str, clean: np.ndarray) -> np.ndarray:

@@ -20,7 +20,9 @@ from memjax.data.prepare import holdout
 from memjax.data.types import CLASSES_KEY, FEATURE_KEYS, INDEX_KEY, DataError, Source
 
 
-def _read_table(path: Path, label_column: str) -> tuple[list[str], list[list[str]], int]:
+def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """(the stripped header, the non-blank data rows) of the CSV file ``path``; one-line errors for a missing,
+    unreadable or empty file (also what :mod:`memjax.data.inputs` reads new rows with)."""
     if not path.is_file():
         raise DataError(f"csv:{path}: no such file")
     try:
@@ -30,7 +32,16 @@ def _read_table(path: Path, label_column: str) -> tuple[list[str], list[list[str
         raise DataError(f"cannot read {path} as CSV ({type(err).__name__}): save it as UTF-8 CSV") from None
     if not rows:
         raise DataError(f"{path} is empty: it needs a header row and one row per sample")
-    header, body = [h.strip() for h in rows[0]], [r for r in rows[1:] if any(c.strip() for c in r)]
+    return [h.strip() for h in rows[0]], [r for r in rows[1:] if any(c.strip() for c in r)]
+
+
+def standardise(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """float32 ``(features − mean) / std`` (a constant column, std 0, is only centred): the networks' inputs."""
+    return ((features - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+def _read_table(path: Path, label_column: str) -> tuple[list[str], list[list[str]], int]:
+    header, body = read_rows(path)
     if not label_column:
         raise DataError(f"csv data needs --label-column NAME: one of {', '.join(header)}")
     if label_column not in header:
@@ -86,7 +97,7 @@ def load_csv(path: str, config) -> tuple[dict, int]:
     labels = np.asarray([label_of[r] for r in raw], np.int32)
     train, test = holdout(labels, config.test_fraction, config.seed)
     mean, std = features[train].mean(0), features[train].std(0)
-    scaled = ((features - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    scaled = standardise(features, mean, std)
     columns = np.asarray([h for j, h in enumerate(header) if j != label])
     arrays = {
         "train_images": scaled[train],
