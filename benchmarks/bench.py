@@ -11,12 +11,16 @@ of the compiled run divided by its time) next to a same-dtype matmul measured in
 gives XLA's memory footprint of the compiled program (arguments, outputs, temporaries) and the wall time
 of one 200-epoch generation at the measured rate, and the pair step's floor: its matrix products alone
 (:func:`pair_matmul_floor_ms`). The PyTorch peer (:mod:`benchmarks.torch_peer`, when
-torch is installed) runs the same float32 MLP-pair step as an eager loop, and the ratio is printed.
+torch is installed) runs the same float32 pair step (MLP and CNNSmall) as an eager loop in the same
+process, and the ratio of each is printed. A row-Toeplitz convolution (``conv_impl="rows"``, the CPU
+default) multiplies by banded matrices whose zeros XLA counts as flops; its GFLOP/s count the im2col
+form's flops instead (the convolution's useful work), so the fraction of the matmul rate stays honest.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -27,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import timing, torch_peer
+from memjax import conv
 from memjax import train as engine_lib
 from memjax.config import Config
 from memjax.data import Dataset
@@ -83,7 +88,7 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
     seconds, cpu_seconds = _timed(compiled, *args, repeats=repeats)
     steps = train.engine.steps_per_epoch
     samples = k * config.epochs * steps * config.batch_size
-    flops = step_flops(train) * k * config.epochs * steps
+    flops = step_flops(useful_work(config, data, train)) * k * config.epochs * steps
     return {
         "model": config.model,
         "dtype": config.compute_dtype,
@@ -97,6 +102,14 @@ def measure_training(config: Config, data: Dataset, population: int, repeats: in
         "memory_mb": round(sum(getattr(memory, f"{part}_size_in_bytes") for part in MEMORY_PARTS) / 2**20, 1),
         "generation_200_s": round(seconds / config.epochs * 200, 1),
     }
+
+
+def useful_work(config: Config, data: Dataset, train):
+    """The program whose flops count as the run's work: the im2col (``gemm``) form of a row-Toeplitz
+    convolution's (the same convolutions without the band's zeros), otherwise ``train`` itself."""
+    if config.model == "mlp" or conv.resolve(config.conv_impl) != "rows":
+        return train
+    return make_train(dataclasses.replace(config, conv_impl="gemm"), data)
 
 
 def step_flops(train) -> float:
@@ -154,17 +167,18 @@ def pair_matmul_floor_ms(dtype: str = "float32", batch: int = BATCH, dims=(784, 
 
 
 def run(dtypes=("float32", "bfloat16"), populations=(0, 1, 4, 16), epochs=2, grid="cpu", peer=True, models=None):
-    """The grid's rows (of ``models``, default all) for every dtype, and (``peer``) the PyTorch peer of the
-    float32 MLP pair."""
+    """The grid's rows (of ``models``, default all) for every dtype, and (``peer``) the PyTorch peer of each
+    float32 pair it has a network for."""
     data = {model: synthetic_dataset(n, shape, classes) for model, (shape, classes, n) in SHAPES.items()}
+    models = tuple(GRIDS[grid]) if models is None else tuple(models)
     rows, peaks, floors = [], {}, {}
     for dtype in dtypes:
         peaks[dtype] = round(matmul_gflops(2048, dtype), 1)
         floors[dtype] = round(pair_matmul_floor_ms(dtype), 3)
-        for model, ks in GRIDS[grid].items() if models is None else ((m, GRIDS[grid][m]) for m in models):
+        for model, ks in ((m, GRIDS[grid][m]) for m in models):
             config = Config(model=model, epochs=epochs, compute_dtype=dtype)
             rows += [measure_training(config, data[model], k) for k in (populations if ks is None else ks)]
-    peers, note = peer_rows(data["mlp"], epochs) if peer and "float32" in dtypes else ([], None)
+    peers, note = peer_rows(data, models, epochs) if peer and "float32" in dtypes else ([], None)
     return {
         "device": jax.devices()[0].device_kind,
         "platform": jax.default_backend(),
@@ -180,25 +194,28 @@ def run(dtypes=("float32", "bfloat16"), populations=(0, 1, 4, 16), epochs=2, gri
     }
 
 
-def peer_rows(data: Dataset, epochs: int) -> tuple[list[dict], str | None]:
-    """(rows, note): the PyTorch peer's row, or none and why."""
+def peer_rows(data: dict[str, Dataset], models, epochs: int) -> tuple[list[dict], str | None]:
+    """(rows, note): the PyTorch peer's row for each of ``models`` it has a network for, or none and why."""
     if not torch_peer.available():
         return [], "PyTorch peer skipped: torch is not installed (pip install torch)"
-    return [torch_peer.measure(data, epochs)], None
+    return [torch_peer.measure(data[m], epochs, model=m) for m in models if m in torch_peer.MODELS], None
 
 
-def pair_run(result: dict) -> dict | None:
-    """The row of the float32 MLP pair, one run without vmap (the step PyTorch's peer repeats), if measured."""
-    return next((r for r in result["runs"] if (r["model"], r["dtype"], r["population"]) == ("mlp", "float32", 0)), None)
+def pair_run(result: dict, model: str = "mlp") -> dict | None:
+    """The row of the float32 pair of ``model``, one run without vmap (the step PyTorch's peer repeats)."""
+    return next((r for r in result["runs"] if (r["model"], r["dtype"], r["population"]) == (model, "float32", 0)), None)
 
 
-def peer_ratio(result: dict, rate: str = "samples_per_s") -> float | None:
-    """``rate`` (samples/s, or samples per CPU second) of the float32 MLP pair (one run, no vmap) over the
-    PyTorch eager loop's."""
-    ours = pair_run(result)
-    if ours is None or not result["peers"]:
-        return None
-    return ours[rate] / result["peers"][0][rate]
+def peer_run(result: dict, model: str = "mlp") -> dict | None:
+    """The PyTorch peer's row of ``model``, if measured."""
+    return next((r for r in result["peers"] if r["model"] == f"{model} (PyTorch eager)"), None)
+
+
+def peer_ratio(result: dict, rate: str = "samples_per_s", model: str = "mlp") -> float | None:
+    """``rate`` (samples/s, or samples per CPU second) of the float32 pair of ``model`` (one run, no vmap)
+    over the PyTorch eager loop's."""
+    ours, theirs = pair_run(result, model), peer_run(result, model)
+    return None if ours is None or theirs is None else ours[rate] / theirs[rate]
 
 
 def format_table(result: dict) -> str:
@@ -212,25 +229,36 @@ def format_table(result: dict) -> str:
         )
     peaks = ", ".join(f"{d}: {g} GFLOP/s" for d, g in result["matmul_gflops_2048"].items())
     lines.append(f"\n{result['device']} ({result['platform']}); 2048³ matmul in the same run: {peaks}")
-    ratio = peer_ratio(result)
-    if ratio is not None:
-        threads = result["peers"][0]["threads"]
-        per_cpu = peer_ratio(result, "samples_per_cpu_s")
-        lines.append(
-            f"MLP pair, float32, one run: {ratio:.2f}× the PyTorch eager loop's samples/s ({threads} threads), "
-            f"{per_cpu:.2f}× its samples per CPU second"
-        )
+    for model in dict.fromkeys(r["model"] for r in result["runs"]):
+        lines += _peer_lines(result, model)
     ours = pair_run(result)
     if ours is not None and "float32" in result["pair_matmul_floor_ms"]:
         step, floor = BATCH * 1e3 / ours["samples_per_s"], result["pair_matmul_floor_ms"]["float32"]
         line = f"MLP pair, float32, one step: {step:.2f} ms; its matrix products alone: {floor:.2f} ms"
-        if result["peers"]:
-            torch_step = BATCH * 1e3 / result["peers"][0]["samples_per_s"]
+        if peer_run(result) is not None:
+            torch_step = BATCH * 1e3 / peer_run(result)["samples_per_s"]
             line += f"; PyTorch's step {torch_step:.2f} ms, so 2× PyTorch needs a step of {torch_step / 2:.2f} ms"
         lines.append(line)
     if result["peer_note"]:
         lines.append(result["peer_note"])
     return "\n".join(lines)
+
+
+def _peer_lines(result: dict, model: str) -> list[str]:
+    """The PyTorch ratio of ``model``'s pair and, for a CNN, its fraction of the matmul rate."""
+    lines, ours = [], pair_run(result, model)
+    ratio = peer_ratio(result, model=model)
+    if ratio is not None:
+        threads, per_cpu = peer_run(result, model)["threads"], peer_ratio(result, "samples_per_cpu_s", model)
+        lines.append(
+            f"{model} pair, float32, one run: {ratio:.2f}× the PyTorch eager loop's samples/s ({threads} threads), "
+            f"{per_cpu:.2f}× its samples per CPU second"
+        )
+    peak = result["matmul_gflops_2048"].get("float32")
+    if ours is not None and model != "mlp" and peak:
+        share = ours["gflops"] / peak
+        lines.append(f"{model} pair, float32: {ours['gflops']} GFLOP/s = {share:.0%} of the matmul rate")
+    return lines
 
 
 def main(argv=None) -> None:

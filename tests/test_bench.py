@@ -28,7 +28,8 @@ def test_bench_writes_table_and_json(tmp_path, capsys):
 def test_pytorch_peer_is_optional_and_its_ratio_printed(monkeypatch):
     data = bench.synthetic_dataset(256, (28, 28, 1))
     monkeypatch.setattr(bench.torch_peer, "available", lambda: False)
-    assert bench.peer_rows(data, 1) == ([], "PyTorch peer skipped: torch is not installed (pip install torch)")
+    skipped = "PyTorch peer skipped: torch is not installed (pip install torch)"
+    assert bench.peer_rows({"mlp": data}, ("mlp",), 1) == ([], skipped)
     row = {"dtype": "float32", "population": 0, "compile_s": 1.0, "gflops": 1.0}
     ours = {**row, "model": "mlp", "samples_per_s": 3000, "samples_per_s_per_candidate": 3000}
     ours["samples_per_cpu_s"] = 2000
@@ -38,10 +39,36 @@ def test_pytorch_peer_is_optional_and_its_ratio_printed(monkeypatch):
     result.update(platform="cpu", pair_matmul_floor_ms={"float32": 30.0})
     assert bench.peer_ratio(result) == 2.5 and bench.peer_ratio(result, "samples_per_cpu_s") == 4.0
     table = bench.format_table(result)
-    assert "2.50× the PyTorch eager loop's samples/s (2 threads), 4.00× its samples per CPU second" in table
+    assert "mlp pair, float32, one run: 2.50× the PyTorch eager loop's samples/s (2 threads), 4.00× its" in table
     # 128 samples per step: 42.67 ms at 3,000/s, 106.67 ms at 1,200/s
     assert "one step: 42.67 ms; its matrix products alone: 30.00 ms; PyTorch's step 106.67 ms, so 2× " in table
     assert bench.peer_ratio({**result, "peers": []}) is None
+    assert bench.peer_ratio(result, model="cnn_small") is None  # no CNN rows: no CNN ratio
+
+
+def test_cnn_peer_ratio_and_matmul_fraction_are_per_model():
+    row = {"dtype": "float32", "population": 0, "compile_s": 1.0, "samples_per_cpu_s": 100}
+    runs = [{**row, "model": m, "samples_per_s": s, "samples_per_s_per_candidate": s, "gflops": g}
+            for m, s, g in (("mlp", 3000, 5.0), ("cnn_small", 2400, 14.0))]  # fmt: skip
+    peers = [{**r, "model": f"{r['model']} (PyTorch eager)", "samples_per_s": p, "threads": 2}
+             for r, p in zip(runs, (1500, 3000), strict=True)]  # fmt: skip
+    result = {"runs": runs, "peers": peers, "peer_note": None, "matmul_gflops_2048": {"float32": 70.0}}
+    result.update(device="cpu", platform="cpu", pair_matmul_floor_ms={})
+    assert bench.peer_ratio(result) == 2.0 and bench.peer_ratio(result, model="cnn_small") == 0.8
+    table = bench.format_table(result)
+    assert "cnn_small pair, float32, one run: 0.80× the PyTorch eager loop's samples/s" in table
+    assert "cnn_small pair, float32: 14.0 GFLOP/s = 20% of the matmul rate" in table
+
+
+def test_rows_convolution_flops_are_counted_as_im2col():
+    data = bench.synthetic_dataset(256, (32, 32, 3))
+    config = bench.Config(model="cnn_small", epochs=1, conv_impl="rows")
+    rows = bench.make_train(config, data)
+    gemm = bench.useful_work(config, data, rows)
+    assert gemm.engine.model.conv_impl == "gemm"
+    assert bench.useful_work(config.replace(conv_impl="xla"), data, rows) is rows
+    # the Toeplitz band's zeros are flops to XLA: rows counts more, im2col the convolutions' own work
+    assert bench.step_flops(rows) > bench.step_flops(gemm) > 0
 
 
 def test_pytorch_peer_trains_the_pair():
