@@ -71,6 +71,12 @@ class Config:
     c: float = _field(1.0, "Co-teaching's schedule exponent")
     forget_rate: str = _field("noise_rate", "Co-teaching's τ: noise_rate (--noise-rate), auto (estimated) or a number")
     tally_epochs: int = _field(10, "label issues: each sample's selection is counted over the last epochs")
+    issues_at: str = _field(
+        "best_fit", "label issues from the epoch of best fit, 2·val acc − train acc (best_fit), or the last (last)"
+    )
+    flag_rule: str = _field(
+        "rate", "label issues: flag the estimated number of wrong labels per class (rate) or score > 1/2 (half)"
+    )
     # S2E search
     search: str = _field("ng", "search algorithm of R(t) (memjax.search)")
     population: int = _field(8, "candidates trained at once in one vmapped program (not given: from device memory)")

@@ -10,8 +10,16 @@ the small-loss selection of the last L epochs (:class:`memjax.train.Tally`).
 * noisiness score s_i = (q_i + 1 − p̂_{ỹ_i}(x_i)) / 2 for the training samples of a selecting method;
   s_i = 1 − p̂_{ỹ_i}(x_i) for methods that keep every sample and for validation samples (never trained
   on, so never selected). High = likely mislabeled; s ∈ [0, 1].
-* flag: s_i > 1/2. With selection this reads q_i > p̂_{ỹ_i}(x_i): left out more often than the networks
-  believe the label; without it, p̂_{ỹ_i}(x_i) < 1/2, the given label is not the networks' majority.
+* flags (``flag_rule``): ``"rate"`` (the default) flags, within each split and given class i, the
+  round(ρ̂_i · n_i) highest scores, ρ̂_i = 1 − C[i, i] / Σ_j C[i, j] the class's noise rate estimated by the
+  confident joint C of the same probabilities (below): the flag count tracks the estimated noise rate, as
+  cleanlab's ``prune_by_noise_rate`` does, and the score only ranks. ``"half"``: s_i > 1/2, which with
+  selection reads q_i > p̂_{ỹ_i}(x_i) (left out more often than the networks believe the label) and
+  without it p̂_{ỹ_i}(x_i) < 1/2 (the given label is not the networks' majority).
+
+The probabilities and the selection tally are read at one epoch of the run (``Config.issues_at``): by
+default the first epoch of best validation fit, 2·val acc − train acc (:mod:`memjax.engine.run`), before the networks
+memorise the noise, so the flags do not decay with the run's length (docs/label_issues.md).
 
 The noise rate is estimated by confident learning (Northcutt, Jiang, Chuang, "Confident Learning:
 Estimating Uncertainty in Dataset Labels", JAIR 2021, eqs. 1-2 and §3.1): per-class thresholds
@@ -39,9 +47,57 @@ def noisiness_score(labels: np.ndarray, probs: np.ndarray, left_out: np.ndarray 
     return doubt if left_out is None else (np.asarray(left_out, np.float64) + doubt) / 2.0
 
 
-def find_label_issues(labels: np.ndarray, probs: np.ndarray, left_out: np.ndarray | None = None) -> np.ndarray:
-    """(n,) bool, cleanlab's shape: the samples judged mislabeled, noisiness score > 1/2."""
-    return noisiness_score(labels, probs, left_out) > 0.5
+FLAG_RULES = ("rate", "half")
+
+
+def find_label_issues(
+    labels: np.ndarray, probs: np.ndarray, left_out: np.ndarray | None = None, rule: str = "rate"
+) -> np.ndarray:
+    """(n,) bool, cleanlab's shape: the samples judged mislabeled by ``rule`` (module docstring): the
+    estimated number of wrong labels per class, highest scores first (``"rate"``), or score > 1/2."""
+    score = noisiness_score(labels, probs, left_out)
+    return flag(score, labels, class_noise_rates(labels, probs), rule=rule)
+
+
+def class_noise_rates(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """(C,) ρ̂_i = 1 − C[i, i] / Σ_j C[i, j]: the share of the samples labelled i whose confident class is
+    another one (Northcutt et al. 2021, the rows of the confident joint); 0 for a row with no confident sample."""
+    joint = confident_joint(labels, probs).astype(np.float64)
+    rows = joint.sum(axis=1)
+    return np.where(rows > 0, 1.0 - np.diag(joint) / np.maximum(rows, 1.0), 0.0)
+
+
+def scaled_rates(rates: np.ndarray, counts: np.ndarray, noise_rate: float | None) -> np.ndarray:
+    """The class noise rates ``rates`` (C,) times one factor, so that their mean over the ``counts`` (C,)
+    samples per class is ``noise_rate`` (clipped to [0, 1]); unchanged for None. The confident joint of
+    the networks' own training samples under-counts (they fit part of the noise): the rate the run knows
+    (``--noise-rate``) or estimated out of sample (``--forget-rate auto``) sets the number of flags, the
+    confident joint only its split over the classes."""
+    rates = np.asarray(rates, np.float64)
+    if noise_rate is None:
+        return rates
+    mean = rates @ counts / max(counts.sum(), 1)
+    return np.clip(rates * noise_rate / mean, 0.0, 1.0) if mean > 0 else np.full(len(rates), float(noise_rate))
+
+
+def flag(score, labels, rates, groups=None, rule: str = "rate") -> np.ndarray:
+    """(n,) bool flags of ``score`` (n,): under ``"rate"``, within each group (e.g. split; default one) and
+    given class i, the round(``rates[i]`` · count) highest scores (ties: the earlier sample); under
+    ``"half"``, score > 1/2."""
+    score, labels = np.asarray(score, np.float64), np.asarray(labels)
+    if rule == "half":
+        return score > 0.5
+    if rule not in FLAG_RULES:
+        raise ValueError(f"unknown flag rule {rule!r}: use one of {', '.join(FLAG_RULES)}")
+    groups = np.zeros(len(score), np.int64) if groups is None else np.unique(groups, return_inverse=True)[1]
+    flags = np.zeros(len(score), bool)
+    for g in np.unique(groups):
+        for i in np.unique(labels[groups == g]):
+            members = np.flatnonzero((groups == g) & (labels == i))
+            count = int(np.floor(rates[i] * len(members) + 0.5))
+            ranked = members[np.lexsort((members, -score[members]))]
+            flags[ranked[:count]] = True
+    return flags
 
 
 def confident_joint(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -86,13 +142,22 @@ def positions(data) -> np.ndarray:
     return np.concatenate([train, val])
 
 
-def issue_table(data, train_probs: np.ndarray, val_probs: np.ndarray, left_out: np.ndarray | None) -> dict:
+def issue_table(
+    data,
+    train_probs: np.ndarray,
+    val_probs: np.ndarray,
+    left_out: np.ndarray | None,
+    rule: str = "rate",
+    noise_rate: float | None = None,
+) -> dict:
     """The columns of ``label_issues.csv`` (numpy arrays, one row per training and validation sample, most
     suspicious first): ``index`` (position in the user's data), ``split``, ``given_label``,
     ``predicted_label``, ``predicted_prob``, ``given_prob``, ``left_out`` (NaN where nothing selects),
-    ``score``, ``flagged``, and ``clean_label`` where the truth is known. ``data`` is the run's
-    :class:`memjax.data.Dataset`; ``train_probs`` / ``val_probs`` (n, C) the final networks' mean
-    probabilities; ``left_out`` (n_train,) the selection's left-out share, or None."""
+    ``score``, ``flagged`` (by ``rule``, per split; the class noise rates from all rows' probabilities,
+    rescaled to the overall ``noise_rate`` where the run knows or estimated it, :func:`scaled_rates`), and
+    ``clean_label`` where the truth is known; and ``about``: the rule and the noise rate the flags count.
+    ``data`` is the run's :class:`memjax.data.Dataset`; ``train_probs`` / ``val_probs`` (n, C) the
+    networks' mean probabilities; ``left_out`` (n_train,) the selection's left-out share, or None."""
     n_train, n_val = len(data.train_labels), len(data.val_labels)
     labels = np.concatenate([data.train_labels, data.val_labels])
     probs = np.concatenate([train_probs, val_probs]).astype(np.float64)
@@ -101,21 +166,26 @@ def issue_table(data, train_probs: np.ndarray, val_probs: np.ndarray, left_out: 
         q[:n_train] = left_out
     given_prob = probs[np.arange(len(labels)), labels]
     score = np.where(np.isnan(q), 1.0 - given_prob, (np.nan_to_num(q) + 1.0 - given_prob) / 2.0)
+    split = np.repeat(np.array(["train", "val"]), [n_train, n_val])
+    counts = np.bincount(labels, minlength=probs.shape[1])
+    rates = scaled_rates(class_noise_rates(labels, probs), counts, noise_rate)
     columns = {
         "index": positions(data),
-        "split": np.repeat(np.array(["train", "val"]), [n_train, n_val]),
+        "split": split,
         "given_label": labels,
         "predicted_label": np.argmax(probs, axis=1),
         "predicted_prob": probs.max(axis=1),
         "given_prob": given_prob,
         "left_out": q,
         "score": score,
-        "flagged": score > 0.5,
+        "flagged": flag(score, labels, rates, split, rule),
     }
     if data.truth_known:
         columns["clean_label"] = _truth(data)
     order = np.lexsort((columns["index"], -score))  # most suspicious first, ties by position
-    return {name: column[order] for name, column in columns.items()}
+    about = {"flag_rule": rule, "estimated_noise_rate": float(rates @ counts / max(counts.sum(), 1))}
+    about["noise_rate_from"] = "confident joint" if noise_rate is None else "the run's noise rate"
+    return {name: column[order] for name, column in columns.items()} | {"about": about}
 
 
 def _truth(data) -> np.ndarray:

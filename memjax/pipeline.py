@@ -36,6 +36,7 @@ from memjax import (
     sharding,
 )
 from memjax import data as data_lib
+from memjax.engine.state import ISSUES_AT
 from memjax.retraining import default_schedule, issues, retrain  # noqa: F401  (pipeline.retrain, ...)
 from memjax.schedules import S2E_SPACE
 from memjax.search import driver
@@ -89,6 +90,11 @@ def check(config, mode: str = "method"):
     conv.resolve(config.conv_impl)
     if config.reward_networks not in driver.REWARD_NETWORKS:
         raise ValueError(f"unknown reward_networks {config.reward_networks!r}: use one of mean, max")
+    if config.issues_at not in ISSUES_AT:
+        raise ValueError(f"unknown issues_at {config.issues_at!r}: pass --issues-at {' or '.join(ISSUES_AT)}")
+    if config.flag_rule not in label_issues.FLAG_RULES:
+        rules = " or ".join(label_issues.FLAG_RULES)
+        raise ValueError(f"unknown flag_rule {config.flag_rule!r}: pass --flag-rule {rules}")
     kind = data_lib.resolve(config.dataset, config.data_dir).kind
     if kind in data_lib.OWN_KINDS:
         data_lib.check_own(config, kind)
@@ -107,7 +113,8 @@ def make_evaluate(config, data, epoch_callback: Callable | None = None) -> drive
     the ``config.epochs``-epoch plan (one compiled program per distinct shape). ``epoch_callback(epoch,
     metrics)`` is the trainer's host callback (once per candidate and epoch). The test split is evaluated
     only under ``config.search_test_acc``: the reward never reads it."""
-    return make_train(config, data, epoch_callback, test_acc=config.search_test_acc).population_metrics
+    train = make_train(config, data, epoch_callback, test_acc=config.search_test_acc, issues_at="last")
+    return train.population_metrics
 
 
 def candidate_bytes(train) -> int:
@@ -192,7 +199,9 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
     bar = progress(len(schedules) * config.seeds * config.epochs, "retrain")
     primary = SEARCH_LABEL if mode == "search" else config.method
     progress_of = lambda epoch, metrics: bar.update(1)  # noqa: E731
-    runs, issues_table = retrain(config, data, schedules, progress_of, issues_of=primary, networks=True)
+    rate = extra.get("forget_rate", {})  # the flags count a declared or out-of-sample noise rate, no truth
+    rate = rate["value"] if rate.get("source") in ("noise_rate", "auto") else None
+    runs, issues_table = retrain(config, data, schedules, progress_of, primary, True, rate)
     bar.close()
     if "prepared" in runs[0]:
         extra["prepared"] = [jax.tree.map(lambda a: a.tolist(), run["prepared"]) for run in runs]

@@ -37,12 +37,13 @@ def accuracy_table(runs: list[dict]) -> dict[str, dict]:
 def write_epochs_csv(path: Path, runs: list[dict]) -> None:
     """One row per (run, seed, epoch, network) with R(t) and every metric (atomically, as every run-folder file)."""
     writer, f = _csv()
-    writer.writerow(["run", "seed", "epoch", "network", "keep_rate", *METRICS])
+    names = [name for name in METRICS if all(name in run["metrics"] for run in runs)]
+    writer.writerow(["run", "seed", "epoch", "network", "keep_rate", *names])
     for run in runs:
         m = run["metrics"]
         for t, keep in enumerate(run["schedule"]):
-            for net in range(m["test_acc"].shape[-1]):
-                row = [f"{float(m[name][t, net]):.6g}" for name in METRICS]
+            for net in range(m["val_acc"].shape[-1]):
+                row = [f"{float(m[name][t, net]):.6g}" for name in names]
                 writer.writerow([run["label"], run["seed"], t + 1, net, f"{float(keep):.6g}", *row])
     io.write_text(path, f.getvalue())
 
@@ -60,6 +61,7 @@ def issue_summary(table: dict, source: str) -> dict:
         "samples": len(table["index"]),
         "flagged": int(table["flagged"].sum()),
         "detection": label_issues.table_quality(table),
+        **table.get("about", {}),
     }
 
 
@@ -202,6 +204,15 @@ def _issue_lines(summary: dict) -> list[str]:
         f"{summary['flagged']} of {summary['samples']} training/validation samples flagged as mislabeled: "
         "see label_issues.csv (most suspicious first).",
     ]
+    if "epochs" in summary:
+        at = "the best fit, 2·val acc − train acc," if summary["issues_at"] == "best_fit" else "the last epoch"
+        source = summary.get("noise_rate_from", "confident joint")
+        rule = f"the noise rate per class ({source})" if summary["flag_rule"] == "rate" else "score > 1/2"
+        lines += [
+            "",
+            f"Scored at {at} (epoch {', '.join(map(str, summary['epochs']))} of the runs); flagged by {rule} "
+            f"(noise rate {summary['estimated_noise_rate']:.4f}).",
+        ]
     quality = summary["detection"]
     if quality is not None:
         lines += [

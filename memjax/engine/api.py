@@ -23,17 +23,24 @@ from memjax import sharding
 from memjax.engine.evaluation import scores
 from memjax.engine.rule import RuleSpec
 from memjax.engine.run import run
-from memjax.engine.state import KEEP, DeviceData, Engine, device_data
+from memjax.engine.state import ISSUES_AT, KEEP, DeviceData, Engine, device_data
 from memjax.models import get_model
 
 
-def make_engine(config, data, method: RuleSpec, test_acc: bool = True, train_size=None, keep="last") -> Engine:
+def make_engine(
+    config, data, method: RuleSpec, test_acc: bool = True, train_size=None, keep="last", issues_at=None
+) -> Engine:
     """The static :class:`Engine` of ``config`` and the built ``method`` on ``data`` (a ``memjax.data.Dataset``);
     ``test_acc=False`` leaves the test split out of the per-epoch metrics; ``train_size``: the samples each
-    run trains on when runs are given subsets; ``keep``: which state a run returns (``KEEP``)."""
+    run trains on when runs are given subsets; ``keep``: which state a run returns (``KEEP``); ``issues_at``:
+    the epoch the label issues read (``ISSUES_AT``; default ``config.issues_at``; runs that are never
+    scored pass ``"last"`` and carry no snapshot)."""
     config.validate("train")
+    issues_at = config.issues_at if issues_at is None else issues_at
     if keep not in KEEP:
         raise ValueError(f"keep={keep!r}: use one of {', '.join(KEEP)}")
+    if issues_at not in ISSUES_AT:
+        raise ValueError(f"issues_at={issues_at!r}: pass --issues-at {' or '.join(ISSUES_AT)}")
     n_train = len(data.train_labels) if train_size is None else train_size
     if n_train < config.batch_size:
         raise ValueError(f"{n_train} training samples are fewer than one batch of {config.batch_size}")
@@ -56,6 +63,7 @@ def make_engine(config, data, method: RuleSpec, test_acc: bool = True, train_siz
         test_acc=test_acc,
         train_size=train_size,
         keep=keep,
+        issues_at=issues_at,
     )
 
 
@@ -123,7 +131,14 @@ def _nothing(engine, data, state):
 
 
 def make_train(
-    config, data, method: RuleSpec, callback: Callable | None = None, test_acc=True, train_size=None, keep="last"
+    config,
+    data,
+    method: RuleSpec,
+    callback: Callable | None = None,
+    test_acc=True,
+    train_size=None,
+    keep="last",
+    issues_at=None,
 ) -> Train:
     """Build ``train(schedule, key) -> (metrics, state)`` for ``config`` and the built ``method``
     (``memjax.methods.build``) on ``data`` (a ``memjax.data.Dataset``).
@@ -131,9 +146,9 @@ def make_train(
     ``metrics`` maps each name in :data:`memjax.metrics.METRICS` to an (E, N) float32 array (epoch,
     network); ``test_acc=False`` leaves out ``test_acc`` and its forward pass over the test split, which a
     search never reads. ``callback(epoch, metrics)``, if given, is called on the host after every epoch (once
-    per run under vmap); without one the program contains no host call at all. ``train_size`` and ``keep``:
-    see :func:`make_engine`."""
-    engine = make_engine(config, data, method, test_acc, train_size, keep)
+    per run under vmap); without one the program contains no host call at all. ``train_size``, ``keep`` and
+    ``issues_at``: see :func:`make_engine`."""
+    engine = make_engine(config, data, method, test_acc, train_size, keep, issues_at)
     device = device_data(data, config.eval_batch_size)
 
     def one(data, schedule, key, carry=None, subset=None):

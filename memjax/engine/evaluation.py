@@ -102,12 +102,18 @@ def validation_images(data: DeviceData, val_size: int):
 
 
 def scores(engine: Engine, data: DeviceData, state: TrainState, val_size: int) -> dict[str, jax.Array]:
-    """What :mod:`memjax.stages.label_issues` reads of one finished run: the networks' mean probabilities on
-    the training samples (n, C) and on the ``val_size`` validation samples (n_val, C), and the final state's
-    :class:`~memjax.engine.state.Tally` (``seen`` (n,), ``kept`` (N, n))."""
+    """What :mod:`memjax.label_issues` reads of one finished run, at the epoch ``engine.issues_at`` names
+    (the best-validation :class:`~memjax.engine.state.Snapshot`, or the last epoch): the networks' mean
+    probabilities on the training samples (n, C) and on the ``val_size`` validation samples (n_val, C), the
+    :class:`~memjax.engine.state.Tally` of the ``tally_epochs`` epochs up to it (``seen`` (n,), ``kept``
+    (N, n)), and that ``epoch`` (0-based)."""
+    snap = state.issues
+    if engine.issues_at == "best_fit":
+        state = state.replace(params=snap.params, batch_stats=snap.batch_stats, tally=snap.tally)
     return {
         "train_probs": predict(engine, state, data.train_x).mean(0),
         "val_probs": predict(engine, state, validation_images(data, val_size)).mean(0),
         "seen": state.tally.seen,
         "kept": state.tally.kept,
+        "epoch": snap.epoch if engine.issues_at == "best_fit" else snap.final,
     }

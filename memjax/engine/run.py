@@ -5,6 +5,21 @@ truncated runs of Hyperband are prefixes of the full ones. ``Engine.keep="val_lo
 after the epoch with the lowest validation loss (mean over the networks; the last epoch when there is no
 validation split) instead of the last one: the network before it memorises the noise, as F-correction's
 reference keeps its best ``val_loss`` model.
+
+The per-sample selection of the last ``tally_epochs`` (L) epochs sits in a ring buffer of L per-epoch
+:class:`Tally` records, so the window ending at any epoch is one sum. ``Engine.issues_at="best_fit"`` keeps a
+:class:`Snapshot` (networks and window) of the first epoch with the highest *fit score*
+
+    s(t) = a_val(t) − (a_train(t) − a_val(t)) = 2·a_val(t) − a_train(t),
+
+the networks' mean accuracy on the (noisy) validation labels penalised by the memorisation gap: their
+accuracy on the given training labels (evaluation mode, on ≤ ``FIT_ROWS`` evenly spread training samples)
+above the validation accuracy. Train and validation labels carry the same noise, so a network that has
+not memorised fits both equally; the excess is noise it has learnt by heart. No test label and no
+knowledge of the noise enter s(t). Validation accuracy alone is flat within its sampling error once the
+clean patterns are learnt and its argmax lands late, and validation loss rises from the first epochs on:
+on ``mnist17k`` at pair 45 % s(t) peaks within a few epochs of the best flags' epoch (docs/label_issues.md).
+Without a validation split the snapshot is the last epoch.
 """
 
 from __future__ import annotations
@@ -14,8 +29,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from memjax.engine.state import Engine, Tally, init_state
+from memjax.engine.evaluation import evaluate
+from memjax.engine.state import Engine, Snapshot, Tally, init_state
 from memjax.engine.step import run_epoch
+
+FIT_ROWS = 8192  # training samples the fit score's a_train is measured on (all of them when fewer)
 
 
 def _criterion(engine: Engine, data, metrics, epoch):
@@ -26,34 +44,78 @@ def _criterion(engine: Engine, data, metrics, epoch):
     return jnp.where(jnp.isfinite(loss), loss, jnp.inf)
 
 
+def fit_rows(data, subset=None):
+    """The training samples a_train is measured on: ≤ ``FIT_ROWS`` indices spread evenly over the run's
+    training samples (``subset``, default all), as (chunks, chunk) for :func:`evaluate`, with 0/1 weights."""
+    pool = jnp.arange(len(data.train_y)) if subset is None else subset
+    m = min(len(pool), FIT_ROWS)
+    chunk = min(m, data.val_x.shape[1] if data.val_y.size else m)
+    k = -(-m // chunk) * chunk
+    rows = pool[(jnp.minimum(jnp.arange(k), m - 1) * len(pool)) // m].reshape(-1, chunk)
+    return rows, (jnp.arange(k) < m).astype(jnp.float32).reshape(-1, chunk)
+
+
+def fit_score(metrics, epoch, has_val: bool):
+    """s(t) = 2·a_val − a_train of one epoch's ``metrics`` (networks' means; module docstring; −inf when not
+    finite), or the epoch itself without a validation split (then the last epoch wins)."""
+    if not has_val:
+        return epoch.astype(jnp.float32)
+    score = 2.0 * metrics["val_acc"].mean() - metrics["train_acc"].mean()
+    return jnp.where(jnp.isfinite(score), score, -jnp.inf)
+
+
+def _select(better, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(better, a, b), new, old)
+
+
 def run(engine: Engine, data, schedule, key, callback: Callable | None = None, carry=None, subset=None):
     """The whole run: (metrics {name: (E, N)}, returned state) for an (E,) schedule, E ≤ T, from the
     method's initial state ``carry`` (default: the engine's), on the training samples ``subset`` (indices,
-    (``engine.train_size``,); default all). The state's ``tally`` counts each training sample's selection
-    over the last ``engine.tally_epochs`` epochs."""
+    (``engine.train_size``,); default all); under ``issues_at="best_fit"`` the metrics add ``train_acc``,
+    a_train of :func:`fit_score`. The state's ``tally`` counts each training sample's selection
+    over the last ``engine.tally_epochs`` epochs; its ``issues`` (``issues_at="best_fit"``) is the
+    :class:`Snapshot` of the best-fit epoch."""
     schedule = jnp.asarray(schedule, jnp.float32)
     if schedule.ndim != 1 or not 1 <= schedule.shape[0] <= engine.num_epochs:
         raise ValueError(f"schedule has shape {schedule.shape}, expected (E,) with 1 <= E <= {engine.num_epochs}")
     init_key, run_key = jax.random.split(key)
-    tally_from = schedule.shape[0] - engine.tally_epochs
     keep_best = engine.keep == "val_loss"
+    snap = engine.issues_at == "best_fit"
+    window = min(engine.tally_epochs, schedule.shape[0])
+    rows, weights = fit_rows(data, subset) if snap else (None, None)
 
     def epoch_fn(carry, inputs):
-        state, tally, best = carry
+        state, ring, best, issues = carry
         epoch, keep = inputs
         state, metrics, new = run_epoch(engine, data, state, epoch, keep, jax.random.fold_in(run_key, epoch), subset)
-        tally = jax.tree.map(lambda total, x: total + jnp.where(epoch >= tally_from, x, 0.0), tally, new)
+        ring = jax.tree.map(lambda r, x: r.at[epoch % window].set(x), ring, new)
         if keep_best:
             loss = _criterion(engine, data, metrics, epoch)
             better = loss < best[1]
-            best = (jax.tree.map(lambda a, b: jnp.where(better, a, b), state, best[0]), jnp.minimum(loss, best[1]))
+            best = (_select(better, state, best[0]), jnp.minimum(loss, best[1]))
+        if snap:
+            _, train_acc = evaluate(engine, state, data.train_x[rows], weights, data.train_y[rows])
+            metrics = {**metrics, "train_acc": train_acc}
+            score = fit_score(metrics, epoch, data.val_y.size > 0)
+            now = Snapshot(state.params, state.batch_stats, _window(ring), epoch, score, issues.final)
+            issues = _select((score > issues.score) | (issues.epoch < 0), now, issues)
         if callback is not None:
             jax.debug.callback(callback, epoch, metrics)
-        return (state, tally, best), metrics
+        return (state, ring, best, issues), metrics
 
     n = len(data.train_y)
     state = init_state(engine, init_key, carry)
     best = (state, jnp.float32(jnp.inf)) if keep_best else ()
-    start = (state, Tally(jnp.zeros(n), jnp.zeros((engine.num_nets, n))), best)
-    (state, tally, best), metrics = jax.lax.scan(epoch_fn, start, (jnp.arange(schedule.shape[0]), schedule))
-    return metrics, (best[0] if keep_best else state).replace(tally=tally)
+    ring = Tally(jnp.zeros((window, n)), jnp.zeros((window, engine.num_nets, n)))
+    final = jnp.int32(schedule.shape[0] - 1)
+    issues = Snapshot(state.params, state.batch_stats, _window(ring), jnp.int32(-1), jnp.float32(-jnp.inf), final)
+    start = (state, ring, best, issues if snap else ())
+    (state, ring, best, issues), metrics = jax.lax.scan(epoch_fn, start, (jnp.arange(schedule.shape[0]), schedule))
+    if not snap:  # the last epoch: only its number (the networks and tally are the state's)
+        issues = Snapshot((), (), (), final, jnp.float32(jnp.nan), final)
+    return metrics, (best[0] if keep_best else state).replace(tally=_window(ring), issues=issues)
+
+
+def _window(ring: Tally) -> Tally:
+    """The tally of the epochs in the ring buffer (its leading axis)."""
+    return jax.tree.map(lambda r: r.sum(0), ring)

@@ -16,6 +16,7 @@ from memjax.engine.rule import Rule
 from memjax.models import init_variables
 
 KEEP = ("last", "val_loss")  # which state a run returns: its last, or its lowest-validation-loss epoch's
+ISSUES_AT = ("best_fit", "last")  # the epoch the label issues read: best fit score (engine.run), or the last
 
 
 class Tally(NamedTuple):
@@ -25,15 +26,30 @@ class Tally(NamedTuple):
     kept: jax.Array  # (N, n) each network's summed sample weight (kept epochs for 0/1 selection)
 
 
+class Snapshot(NamedTuple):
+    """The label issues' moment of a run (``Engine.issues_at="best_fit"``): the networks after the first
+    epoch with the highest fit score (:func:`memjax.engine.run.fit_score`), and the :class:`Tally` of the
+    ``tally_epochs`` epochs up to and including it."""
+
+    params: Any
+    batch_stats: Any
+    tally: Tally
+    epoch: jax.Array  # int32, 0-based
+    score: jax.Array  # the fit score at ``epoch`` (NaN under ``issues_at="last"``)
+    final: jax.Array  # int32, the run's last epoch (0-based)
+
+
 class TrainState(flax.struct.PyTreeNode):
     """The networks' variables and Adam states, stacked on a leading axis of size ``num_nets``, the
-    method's own carried state, and (after :func:`memjax.engine.run.run`) the run's per-sample :class:`Tally`."""
+    method's own carried state, and (after :func:`memjax.engine.run.run`) the run's per-sample :class:`Tally`
+    of its last ``tally_epochs`` epochs and, under ``issues_at="best_fit"``, its :class:`Snapshot`."""
 
     params: Any
     batch_stats: Any  # {} for models without BatchNorm
     opt_state: optax.OptState
     carry: Any = ()
     tally: Any = ()
+    issues: Any = ()
 
 
 class DeviceData(NamedTuple):
@@ -71,6 +87,7 @@ class Engine:
     test_acc: bool = True  # evaluate the test split every epoch (a search does not need it)
     train_size: int | None = None  # samples per run when runs train on subsets (None: the whole set)
     keep: str = "last"  # the state a run returns (KEEP)
+    issues_at: str = "best_fit"  # the epoch whose networks and tally the label issues read (ISSUES_AT)
 
 
 def eval_chunks(images: np.ndarray, labels: np.ndarray, chunk: int):

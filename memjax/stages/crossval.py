@@ -54,7 +54,7 @@ def out_of_sample_probs(config, data, schedule, key, folds: int = FOLDS) -> tupl
     trains with ``fold_in(key, k)``."""
     ids = fold_ids(data.train_labels, folds, config.seed)
     subsets = fold_subsets(ids)
-    train = make_train(config, data, test_acc=False, train_size=subsets.shape[1])
+    train = make_train(config, data, test_acc=False, train_size=subsets.shape[1], issues_at="last")
     keys = jnp.stack([jax.random.fold_in(key, k) for k in range(folds)])
     schedules = jnp.tile(jnp.asarray(schedule, jnp.float32), (folds, 1))
     metrics, probs = train.map(_mean_probs, schedules, keys, None, jnp.asarray(subsets))

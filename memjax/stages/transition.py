@@ -46,7 +46,7 @@ def estimate(config, data, keys, percentile: float = 97.0) -> jax.Array:
     lowest-validation-loss checkpoint, and estimate T from its predictions on the training images with
     :func:`anchor_transition`. All K runs are one population."""
     epochs = min(methods.settings("fcorrection", config.method_options).estimate_epochs, config.epochs)
-    train = make_train(config.replace(method="standard"), data, test_acc=False, keep="val_loss")
+    train = make_train(config.replace(method="standard"), data, test_acc=False, keep="val_loss", issues_at="last")
     chunk = config.eval_batch_size
 
     def transition(engine, device, state):
