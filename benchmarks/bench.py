@@ -72,7 +72,7 @@ SHAPES = {"mlp": ((28, 28, 1), 10, 12_800), "cnn_small": ((32, 32, 3), 10, 6_400
 
 def measure_training(config: Config, data: Dataset, population: int, repeats: int = 3) -> dict:
     """samples/s, compile time and achieved GFLOP/s of one (population=0) or a vmapped population of runs."""
-    train = make_train(config, data)
+    train = make_train(config, data, issues_at="last")  # the training step alone, no label-issue snapshot
     k = max(population, 1)
     schedules = jnp.full((k, config.epochs), 0.7)
     keys = jax.random.split(jax.random.key(0), k)
@@ -109,7 +109,7 @@ def useful_work(config: Config, data: Dataset, train):
     convolution's (the same convolutions without the band's zeros), otherwise ``train`` itself."""
     if config.model == "mlp" or conv.resolve(config.conv_impl) != "rows":
         return train
-    return make_train(dataclasses.replace(config, conv_impl="gemm"), data)
+    return make_train(dataclasses.replace(config, conv_impl="gemm"), data, issues_at="last")
 
 
 def step_flops(train) -> float:

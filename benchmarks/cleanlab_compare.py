@@ -10,7 +10,7 @@ training samples and the same MLP (784-256-10, Adam, batch 128, learning rate de
 epochs):
 
 * ``memjax``: for every ``--epochs`` E, one Co-teaching run (τ = the true noise rate, seed 0) and its
-  flags (:mod:`memjax.label_issues`) read four ways from the same run: at the best-validation epoch
+  flags (:mod:`memjax.label_issues`) read four ways from the same run: at the best-fit epoch
   (``issues_at=best_fit``, the default) or the last, flagged by the estimated noise rate per class
   (``flag_rule=rate``, the default) or by score > 1/2; with ``--auto``, also ``--forget-rate auto``; with
   ``--s2e P,G``, also one run of the R(t) that S2E's search (P candidates × G generations, NG) finds;

@@ -27,7 +27,7 @@ SETTINGS = (("symmetric", 0.5), ("pair", 0.45))
 def final_test_accuracy(config: Config, seeds: int) -> list[float]:
     """Final-epoch test accuracy (mean of both networks) of ``seeds`` Co-teaching runs of ``config``."""
     data = data_lib.load(config)
-    train = make_train(config, data)
+    train = make_train(config, data, issues_at="last")  # the training step alone, no label-issue snapshot
     schedules = jnp.tile(coteaching_schedule(config.epochs, config.noise_rate, config.tk, config.c), (seeds, 1))
     keys = jax.random.split(jax.random.key(config.seed), seeds)
     metrics, _ = train.population(schedules, keys)

@@ -1,24 +1,25 @@
 """Which training labels are wrong: a noisiness score per sample, flags, the noise rate, detection quality.
 
 cleanlab's shape (``cleanlab.filter.find_label_issues(labels, pred_probs)``), computed from what a memjax
-run already has: the final networks' predicted probabilities p̂(x) (mean over the networks and seeds) and
-the small-loss selection of the last L epochs (:class:`memjax.train.Tally`).
+run already has at its scored epoch (below): the networks' predicted probabilities p̂(x) (mean over the
+networks and seeds) and the small-loss selection of the L epochs up to it (:class:`memjax.train.Tally`).
 
-* ``left_out`` q_i ∈ [0, 1]: the share of the last L epochs in which the small-loss selection left
+* ``left_out`` q_i ∈ [0, 1]: the share of those L epochs in which the small-loss selection left
   training sample i out (one minus its mean sample weight over those epochs and the networks).
-* the final networks' doubt 1 − p̂_{ỹ_i}(x_i) = 1 − exp(−ℓ_i), ℓ_i the final loss on the given label.
+* the networks' doubt 1 − p̂_{ỹ_i}(x_i) = 1 − exp(−ℓ_i), ℓ_i their loss on the given label.
 * noisiness score s_i = (q_i + 1 − p̂_{ỹ_i}(x_i)) / 2 for the training samples of a selecting method;
   s_i = 1 − p̂_{ỹ_i}(x_i) for methods that keep every sample and for validation samples (never trained
   on, so never selected). High = likely mislabeled; s ∈ [0, 1].
 * flags (``flag_rule``): ``"rate"`` (the default) flags, within each split and given class i, the
-  round(ρ̂_i · n_i) highest scores, ρ̂_i = 1 − C[i, i] / Σ_j C[i, j] the class's noise rate estimated by the
-  confident joint C of the same probabilities (below): the flag count tracks the estimated noise rate, as
+  round(ρ_i · n_i) highest scores, ρ_i ∝ ρ̂_i = 1 − C[i, i] / Σ_j C[i, j] the class's noise rate estimated
+  by the confident joint C of the same probabilities (below), rescaled to the run's noise rate where it
+  has one (:func:`scaled_rates`): the flag count tracks the estimated noise rate, as
   cleanlab's ``prune_by_noise_rate`` does, and the score only ranks. ``"half"``: s_i > 1/2, which with
   selection reads q_i > p̂_{ỹ_i}(x_i) (left out more often than the networks believe the label) and
   without it p̂_{ỹ_i}(x_i) < 1/2 (the given label is not the networks' majority).
 
 The probabilities and the selection tally are read at one epoch of the run (``Config.issues_at``): by
-default the first epoch of best validation fit, 2·val acc − train acc (:mod:`memjax.engine.run`), before the networks
+default the first epoch of best fit, 2·val acc − train acc (:mod:`memjax.engine.run`), before the networks
 memorise the noise, so the flags do not decay with the run's length (docs/label_issues.md).
 
 The noise rate is estimated by confident learning (Northcutt, Jiang, Chuang, "Confident Learning:

@@ -133,7 +133,7 @@ def default_population(config, data, stats: dict | None = None) -> int:
     stats = jax.local_devices()[0].memory_stats() if stats is None else stats
     if not stats or "bytes_limit" not in stats:
         return config.population
-    train = make_train(config, data)
+    train = make_train(config, data, test_acc=config.search_test_acc, issues_at="last")  # as the search's
     free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
     return sharding.population_for_memory(free, candidate_bytes(train), jax.device_count())
 

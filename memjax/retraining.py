@@ -33,7 +33,7 @@ def retrain(
     :func:`memjax.saved.save_networks`. A method with a stage (:data:`memjax.stages.PREPARE`:
     F-correction's estimate of T) runs it first for the same keys, as one population, and each run starts
     from its own result."""
-    train = make_train(config, data, callback=callback)
+    train = make_train(config, data, callback=callback, issues_at=None if issues_of else "last")
     labels = [label for label in schedules for _ in range(config.seeds)]
     seeds = [s for _ in schedules for s in range(config.seeds)]
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])

@@ -125,12 +125,15 @@ def test_population_scores_are_the_best_fit_epochs_predictions_and_tallies():
 
 def test_fit_rows_spread_evenly_over_a_large_training_set():
     n, subset = 20000, jnp.arange(0, 40000, 2)
-    data = types.SimpleNamespace(train_y=jnp.zeros(n), val_y=jnp.zeros((3, 500)), val_x=jnp.zeros((3, 500, 4)))
+    data = types.SimpleNamespace(train_y=jnp.zeros(n), val_x=jnp.zeros((3, 500, 4)), test_x=jnp.zeros((2, 250, 4)))
     rows, weights = fit_rows(data, subset)
     picked = np.asarray(rows)[np.asarray(weights) > 0]
     assert len(picked) == FIT_ROWS and weights.sum() == FIT_ROWS and rows.shape[1] == 500
     np.testing.assert_array_equal(picked, 2 * ((np.arange(FIT_ROWS) * n) // FIT_ROWS))
     assert len(np.unique(picked)) == FIT_ROWS and picked.max() < 2 * n
+    big = types.SimpleNamespace(train_y=np.zeros(300_000, np.int8), val_x=data.val_x, test_x=data.test_x)
+    rows, _ = fit_rows(big)  # 300,000 · 8,192 overflows int32: the spread stays even
+    np.testing.assert_array_equal(np.asarray(rows).reshape(-1)[:FIT_ROWS], (np.arange(FIT_ROWS) * 300_000) // FIT_ROWS)
 
 
 def test_last_epoch_reading_scores_the_final_state(digits_run):
@@ -257,6 +260,7 @@ def test_issue_table_and_clean_export_follow_the_original_order():
     np.testing.assert_array_equal(relabelled["train_noisy_labels"], expected)
 
 
+@pytest.mark.slow
 def test_flags_of_a_long_run_keep_their_recall():
     """Digits, symmetric 40 %, Co-teaching for 300 epochs (the networks memorise the noise): the default
     reading (best-fit epoch, noise-rate count) keeps recall above 0.93, where the last epoch's flags lose

@@ -62,7 +62,7 @@ def test_default_population_from_device_memory():
     config = Config(epochs=1, batch_size=64, population=5)
     data = make_dataset(load_digits(), config)
     assert pipeline.default_population(config, data) == 5  # a CPU reports no memory: the preset's value
-    train = make_train(config, data)
+    train = make_train(config, data, test_acc=False, issues_at="last")  # a search's candidate
     per_candidate = pipeline.candidate_bytes(train)
     # Its outputs alone hold the pair's final parameters and both Adam moments, float32.
     state_bytes = 3 * 4 * param_count(init_state(train.engine, jax.random.key(0)).params)

@@ -145,7 +145,8 @@ def make_train(
 
     ``metrics`` maps each name in :data:`memjax.metrics.METRICS` to an (E, N) float32 array (epoch,
     network); ``test_acc=False`` leaves out ``test_acc`` and its forward pass over the test split, which a
-    search never reads. ``callback(epoch, metrics)``, if given, is called on the host after every epoch (once
+    search never reads; ``train_acc`` is there only under ``issues_at="best_fit"`` with a validation split
+    (:mod:`memjax.engine.run`). ``callback(epoch, metrics)``, if given, is called on the host after every epoch (once
     per run under vmap); without one the program contains no host call at all. ``train_size``, ``keep`` and
     ``issues_at``: see :func:`make_engine`."""
     engine = make_engine(config, data, method, test_acc, train_size, keep, issues_at)

@@ -103,7 +103,7 @@ def validation_images(data: DeviceData, val_size: int):
 
 def scores(engine: Engine, data: DeviceData, state: TrainState, val_size: int) -> dict[str, jax.Array]:
     """What :mod:`memjax.label_issues` reads of one finished run, at the epoch ``engine.issues_at`` names
-    (the best-validation :class:`~memjax.engine.state.Snapshot`, or the last epoch): the networks' mean
+    (the best-fit :class:`~memjax.engine.state.Snapshot`, or the last epoch): the networks' mean
     probabilities on the training samples (n, C) and on the ``val_size`` validation samples (n_val, C), the
     :class:`~memjax.engine.state.Tally` of the ``tally_epochs`` epochs up to it (``seen`` (n,), ``kept``
     (N, n)), and that ``epoch`` (0-based)."""

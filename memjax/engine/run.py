@@ -6,8 +6,9 @@ after the epoch with the lowest validation loss (mean over the networks; the las
 validation split) instead of the last one: the network before it memorises the noise, as F-correction's
 reference keeps its best ``val_loss`` model.
 
-The per-sample selection of the last ``tally_epochs`` (L) epochs sits in a ring buffer of L per-epoch
-:class:`Tally` records, so the window ending at any epoch is one sum. ``Engine.issues_at="best_fit"`` keeps a
+The per-sample selection of the last ``tally_epochs`` (L) epochs is one running :class:`Tally` sum; under
+``issues_at="best_fit"`` it sits in a ring buffer of L per-epoch records, so the window ending at any epoch
+is one sum. ``Engine.issues_at="best_fit"`` keeps a
 :class:`Snapshot` (networks and window) of the first epoch with the highest *fit score*
 
     s(t) = a_val(t) − (a_train(t) − a_val(t)) = 2·a_val(t) − a_train(t),
@@ -28,6 +29,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from memjax.engine.evaluation import evaluate
 from memjax.engine.state import Engine, Snapshot, Tally, init_state
@@ -46,13 +48,14 @@ def _criterion(engine: Engine, data, metrics, epoch):
 
 def fit_rows(data, subset=None):
     """The training samples a_train is measured on: ≤ ``FIT_ROWS`` indices spread evenly over the run's
-    training samples (``subset``, default all), as (chunks, chunk) for :func:`evaluate`, with 0/1 weights."""
+    training samples (``subset``, default all), as (chunks, chunk) for :func:`evaluate` (the eval splits'
+    chunk), with 0/1 weights."""
     pool = jnp.arange(len(data.train_y)) if subset is None else subset
     m = min(len(pool), FIT_ROWS)
-    chunk = min(m, data.val_x.shape[1] if data.val_y.size else m)
+    chunk = min(m, max(data.val_x.shape[1], data.test_x.shape[1]))
     k = -(-m // chunk) * chunk
-    rows = pool[(jnp.minimum(jnp.arange(k), m - 1) * len(pool)) // m].reshape(-1, chunk)
-    return rows, (jnp.arange(k) < m).astype(jnp.float32).reshape(-1, chunk)
+    spread = np.minimum(np.arange(k, dtype=np.int64), m - 1) * len(pool) // m  # int64: no overflow
+    return pool[spread].reshape(-1, chunk), (np.arange(k) < m).astype(np.float32).reshape(-1, chunk)
 
 
 def fit_score(metrics, epoch, has_val: bool):
@@ -81,22 +84,28 @@ def run(engine: Engine, data, schedule, key, callback: Callable | None = None, c
     init_key, run_key = jax.random.split(key)
     keep_best = engine.keep == "val_loss"
     snap = engine.issues_at == "best_fit"
-    window = min(engine.tally_epochs, schedule.shape[0])
-    rows, weights = fit_rows(data, subset) if snap else (None, None)
+    fit = snap and data.val_y.size > 0  # without a validation split the snapshot is the last epoch
+    epochs = schedule.shape[0]
+    window = min(engine.tally_epochs, epochs)
+    rows, weights = fit_rows(data, subset) if fit else (None, None)
 
     def epoch_fn(carry, inputs):
         state, ring, best, issues = carry
         epoch, keep = inputs
         state, metrics, new = run_epoch(engine, data, state, epoch, keep, jax.random.fold_in(run_key, epoch), subset)
-        ring = jax.tree.map(lambda r, x: r.at[epoch % window].set(x), ring, new)
+        if snap:  # every epoch's window: a ring buffer of per-epoch tallies
+            ring = jax.tree.map(lambda r, x: r.at[epoch % window].set(x), ring, new)
+        else:  # only the last window: one running sum
+            ring = jax.tree.map(lambda r, x: r + jnp.where(epoch >= epochs - window, x, 0.0), ring, new)
         if keep_best:
             loss = _criterion(engine, data, metrics, epoch)
             better = loss < best[1]
             best = (_select(better, state, best[0]), jnp.minimum(loss, best[1]))
         if snap:
-            _, train_acc = evaluate(engine, state, data.train_x[rows], weights, data.train_y[rows])
-            metrics = {**metrics, "train_acc": train_acc}
-            score = fit_score(metrics, epoch, data.val_y.size > 0)
+            if fit:
+                _, train_acc = evaluate(engine, state, data.train_x[rows], weights, data.train_y[rows])
+                metrics = {**metrics, "train_acc": train_acc}
+            score = fit_score(metrics, epoch, fit)
             now = Snapshot(state.params, state.batch_stats, _window(ring), epoch, score, issues.final)
             issues = _select((score > issues.score) | (issues.epoch < 0), now, issues)
         if callback is not None:
@@ -106,14 +115,19 @@ def run(engine: Engine, data, schedule, key, callback: Callable | None = None, c
     n = len(data.train_y)
     state = init_state(engine, init_key, carry)
     best = (state, jnp.float32(jnp.inf)) if keep_best else ()
-    ring = Tally(jnp.zeros((window, n)), jnp.zeros((window, engine.num_nets, n)))
-    final = jnp.int32(schedule.shape[0] - 1)
-    issues = Snapshot(state.params, state.batch_stats, _window(ring), jnp.int32(-1), jnp.float32(-jnp.inf), final)
-    start = (state, ring, best, issues if snap else ())
-    (state, ring, best, issues), metrics = jax.lax.scan(epoch_fn, start, (jnp.arange(schedule.shape[0]), schedule))
+    shape = (window,) if snap else ()
+    ring = Tally(jnp.zeros((*shape, n)), jnp.zeros((*shape, engine.num_nets, n)))
+    final = jnp.int32(epochs - 1)
+    issues = ()
+    if snap:
+        issues = Snapshot(state.params, state.batch_stats, _window(ring), jnp.int32(-1), jnp.float32(-jnp.inf), final)
+    (state, ring, best, issues), metrics = jax.lax.scan(
+        epoch_fn, (state, ring, best, issues), (jnp.arange(epochs), schedule)
+    )
+    tally = _window(ring) if snap else ring
     if not snap:  # the last epoch: only its number (the networks and tally are the state's)
         issues = Snapshot((), (), (), final, jnp.float32(jnp.nan), final)
-    return metrics, (best[0] if keep_best else state).replace(tally=_window(ring), issues=issues)
+    return metrics, (best[0] if keep_best else state).replace(tally=tally, issues=issues)
 
 
 def _window(ring: Tally) -> Tally:
