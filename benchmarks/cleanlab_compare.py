@@ -20,6 +20,11 @@ epochs):
 * ``cleanlab early-stopped``: the same with the cross-validation stopped after 5 epochs, before the
   networks memorise the noise (the stronger cleanlab baseline here).
 
+``--settings human:worse,human:aggre`` runs the same on CIFAR-10N's human labels (``cifar10n_jpeg``, the
+cifar10 preset's ``cnn_small`` for both tools; ``--train-subset N`` a seeded random subset of the
+training images): memjax's τ is then the labels' realised rate and its flags count the confident
+joint's rate (no truth), with ``--auto`` both from the out-of-sample estimate.
+
 Precision, recall and F1 are against the truly flipped training labels. Wall times include compilation
 and are measured on whatever machine runs it (state it: on a shared CPU they move with the load); the
 four memjax readings share one run's time.
@@ -69,7 +74,8 @@ def memjax_rows(config, dataset, search: bool = False) -> dict[str, dict]:
     seconds = time.perf_counter() - start
     rows = {}
     for at, rule in READINGS:
-        table = retraining.issues(config.replace(issues_at=at, flag_rule=rule), dataset, out[at], info["value"])
+        reading = config.replace(issues_at=at, flag_rule=rule)
+        table = retraining.issues(reading, dataset, out[at], pipeline.flag_rate(info))
         train_rows = table["split"] == "train"  # the samples cleanlab sees
         noisy = table["clean_label"][train_rows] != table["given_label"][train_rows]
         epoch = int(out["best_fit"]["epoch"][0]) + 1 if at == "best_fit" else config.epochs
@@ -103,8 +109,19 @@ def cleanlab_row(config, dataset, epochs: int) -> dict:
     }
 
 
-def compare(noise: str, rate: float, epochs: list[int], auto: bool, s2e: tuple[int, int] | None) -> list[dict]:
-    base = get_config("mnist").replace(dataset="mnist17k", noise=noise, noise_rate=rate, noise_seed=0, seeds=1)
+def base_config(noise: str, rate: str, train_subset: int):
+    """The setting's config: ``symmetric``/``pair`` at ``rate`` on ``mnist17k`` (official noisy labels, the
+    MLP), or ``human`` with ``rate`` the CIFAR-10N annotator (``worse``, ``aggre``, ...) on ``cifar10n_jpeg``
+    (the preset's ``cnn_small``); ``train_subset`` training images (0: all)."""
+    if noise == "human":
+        config = get_config("cifar10").replace(dataset=f"cifar10n_jpeg:{rate}")
+    else:
+        config = get_config("mnist").replace(dataset="mnist17k", noise=noise, noise_rate=float(rate), noise_seed=0)
+    return config.replace(seeds=1, train_subset=train_subset)
+
+
+def compare(noise: str, rate: str, epochs: list[int], auto: bool, s2e: tuple[int, int] | None, subset=0) -> list[dict]:
+    base = base_config(noise, rate, subset)
     dataset = data.load(base)
     rows = {}
     for e in epochs:
@@ -116,14 +133,14 @@ def compare(noise: str, rate: float, epochs: list[int], auto: bool, s2e: tuple[i
             searched = config.replace(population=s2e[0], generations=s2e[1])
             found = memjax_rows(searched, dataset, search=True)
             rows |= {(f"memjax S2E ({reading})", e): row for reading, row in found.items()}
-        _progress(rows, e, f"{noise} {rate:g}")
+        _progress(rows, e, f"{noise} {rate}")
     first = base.replace(epochs=epochs[0], decay_start=2 * epochs[0] // 3)
     rows[("cleanlab", epochs[0])] = cleanlab_row(first, dataset, epochs[0])
     rows[("cleanlab early-stopped", forget_rate.AUTO_EPOCHS)] = cleanlab_row(first, dataset, forget_rate.AUTO_EPOCHS)
     out = []
     for (name, e), row in rows.items():
         quality = label_issues.detection_quality(row.pop("flags"), row.pop("noisy"))
-        out.append({"setting": f"{noise} {rate:g}", "method": name, "epochs": e, **quality, **row})
+        out.append({"setting": f"{noise} {rate}", "method": name, "epochs": e, **quality, **row})
     return out
 
 
@@ -140,17 +157,22 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--epochs", default="30", help="comma-separated training epochs of memjax's runs (e.g. 30,100,200)"
     )
-    parser.add_argument("--settings", default="symmetric:0.5,pair:0.45", help="comma-separated NOISE:RATE settings")
+    parser.add_argument(
+        "--settings",
+        default="symmetric:0.5,pair:0.45",
+        help="comma-separated NOISE:RATE settings on mnist17k, or human:ANNOTATOR (worse, aggre) on CIFAR-10N",
+    )
+    parser.add_argument("--train-subset", type=int, default=0, help="training images per setting (0: all)")
     parser.add_argument("--auto", action="store_true", help="also memjax with --forget-rate auto")
     parser.add_argument("--s2e", default="", help="POPULATION,GENERATIONS: also the schedule S2E's search finds")
     parser.add_argument("--out", default="cleanlab_compare.json", help="JSON results file")
     args = parser.parse_args(argv)
     epochs = [int(e) for e in args.epochs.split(",")]
-    settings = [(kind, float(rate)) for kind, rate in (item.split(":") for item in args.settings.split(","))]
+    settings = [tuple(item.split(":")) for item in args.settings.split(",")]
     results = []
     for noise, rate in settings:
         s2e = tuple(int(v) for v in args.s2e.split(",")) if args.s2e else None
-        results += compare(noise, rate, epochs, args.auto, s2e)
+        results += compare(noise, rate, epochs, args.auto, s2e, args.train_subset)
         _write(args, epochs, results)  # after every setting: a long sweep keeps what it measured
     print(
         f"{'setting':<14} {'method':<34} {'epochs':>6} {'precision':>9} {'recall':>7} {'F1':>7} "

@@ -125,6 +125,14 @@ def candidate_bytes(train) -> int:
     return int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
 
 
+def flag_rate(info: dict) -> float | None:
+    """The noise rate the label-issue flags count (:func:`memjax.label_issues.scaled_rates`), from τ's
+    ``info`` (:func:`memjax.stages.forget_rate.resolve`): a declared (``--noise-rate``) or out-of-sample
+    (``auto``) rate; None (the confident joint's own) for a τ the user set or one read off the clean labels
+    of given noisy ones (CIFAR-10N), which a user of their own data would not have."""
+    return info["value"] if info.get("source") in ("noise_rate", "auto") else None
+
+
 def default_population(config, data, stats: dict | None = None) -> int:
     """The population when ``--population`` is not given: from the free memory of the first local device
     (``stats``, default its ``memory_stats()``, read once the data is on it) and :func:`candidate_bytes`,
@@ -199,8 +207,7 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
     bar = progress(len(schedules) * config.seeds * config.epochs, "retrain")
     primary = SEARCH_LABEL if mode == "search" else config.method
     progress_of = lambda epoch, metrics: bar.update(1)  # noqa: E731
-    rate = extra.get("forget_rate", {})  # the flags count a declared or out-of-sample noise rate, no truth
-    rate = rate["value"] if rate.get("source") in ("noise_rate", "auto") else None
+    rate = flag_rate(extra.get("forget_rate", {}))
     runs, issues_table = retrain(config, data, schedules, progress_of, primary, True, rate)
     bar.close()
     if "prepared" in runs[0]:
