@@ -78,11 +78,10 @@ def memjax_rows(config, dataset, search: bool = False) -> dict[str, dict]:
         table = retraining.issues(reading, dataset, out[at], pipeline.flag_rate(info))
         train_rows = table["split"] == "train"  # the samples cleanlab sees
         noisy = table["clean_label"][train_rows] != table["given_label"][train_rows]
-        epoch = int(out["best_fit"]["epoch"][0]) + 1 if at == "best_fit" else config.epochs
         rows[f"{at}, {rule}"] = {
             "seconds": seconds,
             "forget_rate": info,
-            "scored_epoch": epoch,
+            "scored_epoch": table["about"]["epochs"][0],
             "estimated_noise_rate": table["about"]["estimated_noise_rate"],
             "final_test_acc": float(metrics["test_acc"][0, -1].mean()),
             "flags": table["flagged"][train_rows],

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from memjax.engine.state import DeviceData, Engine, TrainState
+from memjax.engine.state import DeviceData, Engine, TrainState, keeps_snapshot
 from memjax.models import MLP
 
 
@@ -107,13 +107,13 @@ def scores(engine: Engine, data: DeviceData, state: TrainState, val_size: int) -
     probabilities on the training samples (n, C) and on the ``val_size`` validation samples (n_val, C), the
     :class:`~memjax.engine.state.Tally` of the ``tally_epochs`` epochs up to it (``seen`` (n,), ``kept``
     (N, n)), and that ``epoch`` (0-based)."""
-    snap = state.issues
-    if engine.issues_at == "best_fit":
+    snap, snapshot = state.issues, keeps_snapshot(engine, data)
+    if snapshot:
         state = state.replace(params=snap.params, batch_stats=snap.batch_stats, tally=snap.tally)
     return {
         "train_probs": predict(engine, state, data.train_x).mean(0),
         "val_probs": predict(engine, state, validation_images(data, val_size)).mean(0),
         "seen": state.tally.seen,
         "kept": state.tally.kept,
-        "epoch": snap.epoch if engine.issues_at == "best_fit" else snap.final,
+        "epoch": snap.epoch if snapshot else snap.final,
     }

@@ -20,7 +20,7 @@ not memorised fits both equally; the excess is noise it has learnt by heart. No 
 knowledge of the noise enter s(t). Validation accuracy alone is flat within its sampling error once the
 clean patterns are learnt and its argmax lands late, and validation loss rises from the first epochs on:
 on ``mnist17k`` at pair 45 % s(t) peaks within a few epochs of the best flags' epoch (docs/label_issues.md).
-Without a validation split the snapshot is the last epoch.
+Without a validation split no snapshot is kept: the label issues read the last epoch, the final state.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from memjax.engine.evaluation import evaluate
-from memjax.engine.state import Engine, Snapshot, Tally, init_state
+from memjax.engine.state import Engine, Snapshot, Tally, init_state, keeps_snapshot
 from memjax.engine.step import run_epoch
 
 FIT_ROWS = 8192  # training samples the fit score's a_train is measured on (all of them when fewer)
@@ -58,11 +58,9 @@ def fit_rows(data, subset=None):
     return pool[spread].reshape(-1, chunk), (np.arange(k) < m).astype(np.float32).reshape(-1, chunk)
 
 
-def fit_score(metrics, epoch, has_val: bool):
+def fit_score(metrics):
     """s(t) = 2·a_val − a_train of one epoch's ``metrics`` (networks' means; module docstring; −inf when not
-    finite), or the epoch itself without a validation split (then the last epoch wins)."""
-    if not has_val:
-        return epoch.astype(jnp.float32)
+    finite)."""
     score = 2.0 * metrics["val_acc"].mean() - metrics["train_acc"].mean()
     return jnp.where(jnp.isfinite(score), score, -jnp.inf)
 
@@ -74,20 +72,19 @@ def _select(better, new, old):
 def run(engine: Engine, data, schedule, key, callback: Callable | None = None, carry=None, subset=None):
     """The whole run: (metrics {name: (E, N)}, returned state) for an (E,) schedule, E ≤ T, from the
     method's initial state ``carry`` (default: the engine's), on the training samples ``subset`` (indices,
-    (``engine.train_size``,); default all); under ``issues_at="best_fit"`` the metrics add ``train_acc``,
+    (``engine.train_size``,); default all); a run that keeps a snapshot adds the metric ``train_acc``,
     a_train of :func:`fit_score`. The state's ``tally`` counts each training sample's selection
-    over the last ``engine.tally_epochs`` epochs; its ``issues`` (``issues_at="best_fit"``) is the
-    :class:`Snapshot` of the best-fit epoch."""
+    over the last ``engine.tally_epochs`` epochs; its ``issues`` is the :class:`Snapshot` of the best-fit
+    epoch (:func:`~memjax.engine.state.keeps_snapshot`), else only the last epoch's number."""
     schedule = jnp.asarray(schedule, jnp.float32)
     if schedule.ndim != 1 or not 1 <= schedule.shape[0] <= engine.num_epochs:
         raise ValueError(f"schedule has shape {schedule.shape}, expected (E,) with 1 <= E <= {engine.num_epochs}")
     init_key, run_key = jax.random.split(key)
     keep_best = engine.keep == "val_loss"
-    snap = engine.issues_at == "best_fit"
-    fit = snap and data.val_y.size > 0  # without a validation split the snapshot is the last epoch
+    snap = keeps_snapshot(engine, data)
     epochs = schedule.shape[0]
     window = min(engine.tally_epochs, epochs)
-    rows, weights = fit_rows(data, subset) if fit else (None, None)
+    rows, weights = fit_rows(data, subset) if snap else (None, None)
 
     def epoch_fn(carry, inputs):
         state, ring, best, issues = carry
@@ -102,10 +99,9 @@ def run(engine: Engine, data, schedule, key, callback: Callable | None = None, c
             better = loss < best[1]
             best = (_select(better, state, best[0]), jnp.minimum(loss, best[1]))
         if snap:
-            if fit:
-                _, train_acc = evaluate(engine, state, data.train_x[rows], weights, data.train_y[rows])
-                metrics = {**metrics, "train_acc": train_acc}
-            score = fit_score(metrics, epoch, fit)
+            _, train_acc = evaluate(engine, state, data.train_x[rows], weights, data.train_y[rows])
+            metrics = {**metrics, "train_acc": train_acc}
+            score = fit_score(metrics)
             now = Snapshot(state.params, state.batch_stats, _window(ring), epoch, score, issues.final)
             issues = _select((score > issues.score) | (issues.epoch < 0), now, issues)
         if callback is not None:

@@ -90,6 +90,12 @@ class Engine:
     issues_at: str = "best_fit"  # the epoch whose networks and tally the label issues read (ISSUES_AT)
 
 
+def keeps_snapshot(engine: Engine, data: DeviceData) -> bool:
+    """Whether a run keeps a best-fit :class:`Snapshot`: ``issues_at="best_fit"`` and a validation split to
+    score the fit on (without one, the best fit is read at the last epoch, the final state)."""
+    return engine.issues_at == "best_fit" and data.val_y.size > 0
+
+
 def eval_chunks(images: np.ndarray, labels: np.ndarray, chunk: int):
     """Pad an eval split to a multiple of ``chunk`` and reshape to (n_chunks, chunk, ...), with 0/1 weights."""
     n = len(labels)
