@@ -49,9 +49,8 @@ def run_memjax(algo, config, evaluate: Evaluate, keys, generations: int, params=
 
 
 def _ng(space, evaluate, keys, population, generations):
-    return jax.jit(lambda k: run_memjax(ng, ng.NGConfig(population=population, space=space), evaluate, k, generations))(
-        keys
-    )
+    config = ng.NGConfig(population=population, space=space, generations=generations)  # its budget-aware defaults
+    return jax.jit(lambda k: run_memjax(ng, config, evaluate, k, generations))(keys)
 
 
 def _random(space, evaluate, keys, population, generations):

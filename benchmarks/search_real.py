@@ -17,9 +17,13 @@ accuracy (mean of the same epochs and networks; never used for choosing).
 Candidates of a chunk smaller than the population (Hyperband's rungs) are trained one at a time, so that
 only a few program shapes compile; the numbers are those of vmapped training (tests/test_train.py).
 
-Run (digits, both noise settings, 10 seeds; 14 CPU-min, 43 min wall on the shared 2-core CPU)::
+Settings carry their own protocol (T, generations): digits T = 20 and 6 generations, the MNIST subset T = 10
+and 3 generations. ``-clean`` settings give the search clean validation labels (``--clean-val``), as a
+structured noise needs (its noisy-label reward does not rank candidates). Results go to ``OUT/search_real.json``
+after every algorithm; a rerun keeps the (setting, algorithm) entries of the same protocol and seeds already
+there, so a killed run resumes and ``--algorithms ng`` re-measures one algorithm beside the others. Run::
 
-    python -m benchmarks.search_real --out docs/
+    python -m benchmarks.search_real --out docs/            # the four settings of docs/results.md, 10 seeds
 """
 
 from __future__ import annotations
@@ -35,24 +39,34 @@ import numpy as np
 from scipy import stats
 
 from memjax import data as data_lib
-from memjax import pipeline, plots
+from memjax import io, methods, pipeline, plots
 from memjax.config import Config
 from memjax.search import driver
+from memjax.stages import forget_rate
 
 ALGORITHMS = {"ng": "NG", "random": "random", "hyperband": "Hyperband", "bo": "BO (TPE)"}
+DIGITS = {"dataset": "digits", "batch_size": 32, "epochs": 20, "generations": 6}
+MNIST = {"dataset": "mnist17k", "train_subset": 4000, "epochs": 10, "generations": 3}
 SETTINGS = {
-    "digits-sym50": {"dataset": "digits", "noise": "symmetric", "noise_rate": 0.5, "batch_size": 32},
-    "digits-pair45": {"dataset": "digits", "noise": "pair", "noise_rate": 0.45, "batch_size": 32},
-    "mnist17k-sym50": {"dataset": "mnist17k", "noise": "symmetric", "noise_rate": 0.5, "train_subset": 4000},
+    "digits-sym50": {**DIGITS, "noise": "symmetric", "noise_rate": 0.5},
+    "digits-pair45": {**DIGITS, "noise": "pair", "noise_rate": 0.45},
+    "digits-pair45-clean": {**DIGITS, "noise": "pair", "noise_rate": 0.45, "clean_val": True},
+    "mnist17k-sym50": {**MNIST, "noise": "symmetric", "noise_rate": 0.5},
+    "mnist17k-pair45-clean": {**MNIST, "noise": "pair", "noise_rate": 0.45, "clean_val": True},
 }
+DEFAULT_SETTINGS = ("digits-sym50", "digits-pair45-clean", "mnist17k-sym50", "mnist17k-pair45-clean")
 PROTOCOL = {"model": "mlp", "population": 8, "reward_epochs": 5, "method_options": "coteaching_plus.init_epoch=0"}
 
 
-def make_config(setting: str, epochs: int, generations: int) -> Config:
-    """The run config of ``setting``: T = ``epochs`` with the lr decay over the last third; every candidate's
-    test accuracy is measured too (``search_test_acc``) for the comparison."""
-    decay = epochs - max(1, epochs // 3)
-    config = Config(**SETTINGS[setting], **PROTOCOL, epochs=epochs, decay_start=decay, generations=generations)
+def make_config(setting: str, epochs: int | None = None, generations: int | None = None) -> Config:
+    """The run config of ``setting`` (its own T and generations unless given): the lr decays over the last
+    third of T, Co-teaching's tk is scaled from the presets' 10 of 200 epochs (to 1); every candidate's test
+    accuracy is measured too (``search_test_acc``) for the comparison."""
+    fields = dict(SETTINGS[setting])
+    own_epochs, own_generations = fields.pop("epochs"), fields.pop("generations")
+    epochs, generations = epochs or own_epochs, generations or own_generations
+    config, _ = Config(**fields, **PROTOCOL).with_epochs(epochs)  # Co-teaching's tk scaled as the CLI does
+    config = config.replace(decay_start=epochs - max(1, epochs // 3), generations=generations)
     return config.replace(search_test_acc=True)
 
 
@@ -61,8 +75,9 @@ def window_mean(values: np.ndarray, last: int) -> np.ndarray:
     return values[:, -last:, :].mean(axis=(1, 2))
 
 
-def one_search(config: Config, evaluate, seed: int) -> dict:
-    """Run one search; per trained candidate (in training order) its epochs, rewards and test accuracy."""
+def one_search(config: Config, evaluate, seed: int, start=None) -> dict:
+    """Run one search (from the (T,) keep schedule ``start``, as the CLI passes the run's Co-teaching R(t));
+    per trained candidate (in training order) its epochs, rewards and test accuracy."""
     calls = []
 
     def recording(schedules, keys):
@@ -74,7 +89,7 @@ def one_search(config: Config, evaluate, seed: int) -> dict:
         calls.append(metrics)
         return metrics
 
-    result = driver.run_search(config.replace(seed=seed), recording)
+    result = driver.run_search(config.replace(seed=seed), recording, start=start)
     last = config.reward_epochs
     rows = {"epochs": [], "used": [], "reward": [], "reward_clean": [], "test": []}
     for m in calls:
@@ -119,28 +134,50 @@ def quartiles(values) -> list[float]:
         return np.nanquantile(np.asarray(values, np.float64), [0.25, 0.5, 0.75], axis=0).tolist()
 
 
-def run_setting(setting: str, seeds: int, epochs: int, generations: int, log=print) -> dict:
+def summarise(searches: list[dict], runtime_s: float, grid: np.ndarray) -> dict:
+    """One algorithm's entry: quartiles over seeds of its curve, pick and τ, and every search."""
+    curves = np.stack([on_grid(s, grid) for s in searches])
+    return {
+        "curve": quartiles(curves),
+        "pick_test": quartiles([s["pick_test"] for s in searches]),
+        "pick_reward": quartiles([s["pick_reward"] for s in searches]),
+        "tau_noisy": quartiles([s["tau"]["noisy"] for s in searches]),
+        "tau_clean": quartiles([s["tau"]["clean"] for s in searches]),
+        "searches": searches,
+        "runtime_s": round(runtime_s, 1),
+    }
+
+
+def run_setting(
+    setting, seeds, algorithms, previous=None, save=lambda out: None, epochs=None, generations=None, log=print
+) -> dict:
+    """Every algorithm of ``algorithms`` on ``setting`` over ``seeds`` search seeds. Entries of ``previous`` (an
+    earlier result of this setting) are kept when its config and seeds are the same: those algorithms are
+    not run again. ``save(out)`` is called after each algorithm."""
     config = make_config(setting, epochs, generations)
-    data = data_lib.load(config)
-    evaluate = pipeline.make_evaluate(config, data)  # compiled once per shape, shared by every search
-    budget = generations * config.population * epochs
+    budget = config.generations * config.population * config.epochs
     grid = np.linspace(0, budget, 101)
-    out = {"config": dict(config.__dict__), "budget_epochs": budget, "grid": grid.tolist(), "algorithms": {}}
+    out = {"config": json.loads(json.dumps(config.__dict__)), "seeds": seeds, "budget_epochs": budget}
+    out.update(grid=grid.tolist(), algorithms={})
+    if previous and {k: previous.get(k) for k in ("config", "seeds")} == {"config": out["config"], "seeds": seeds}:
+        out["algorithms"] = dict(previous["algorithms"])
+    data = data_lib.load(config)
     out["actual_noise_rate"] = data.actual_noise_rate
-    for name, label in ALGORITHMS.items():
+    start = np.asarray(methods.default_schedule(config, forget_rate.resolve(config, data)["value"]))  # as the CLI
+    evaluate = None
+    for name in algorithms:
+        label = ALGORITHMS[name]
+        if label in out["algorithms"]:
+            log(f"{setting} {label}: kept from the earlier run")
+            continue
+        evaluate = evaluate or pipeline.make_evaluate(config, data)  # compiled once per shape, shared
         start = time.perf_counter()
-        searches = [one_search(config.replace(search=name), evaluate, seed) for seed in range(seeds)]
-        curves = np.stack([on_grid(s, grid) for s in searches])
-        out["algorithms"][label] = {
-            "curve": quartiles(curves),
-            "pick_test": quartiles([s["pick_test"] for s in searches]),
-            "pick_reward": quartiles([s["pick_reward"] for s in searches]),
-            "tau_noisy": quartiles([s["tau"]["noisy"] for s in searches]),
-            "tau_clean": quartiles([s["tau"]["clean"] for s in searches]),
-            "searches": searches,
-            "runtime_s": round(time.perf_counter() - start, 1),
-        }
+        searches = [one_search(config.replace(search=name), evaluate, seed, start) for seed in range(seeds)]
+        out["algorithms"][label] = summarise(searches, time.perf_counter() - start, grid)
         log(f"{setting} {label}: {out['algorithms'][label]['runtime_s']} s")
+        save(out)
+    order = [ALGORITHMS[n] for n in ALGORITHMS if ALGORITHMS[n] in out["algorithms"]]
+    out["algorithms"] = {label: out["algorithms"][label] for label in order}
     return out
 
 
@@ -164,10 +201,10 @@ def table(results: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for setting, res in results["settings"].items():
-        ng = res["algorithms"]["NG"]
+        ng = res["algorithms"].get("NG")
         for label, a in res["algorithms"].items():
             taus = [f"{a[k][1]:+.2f} [{a[k][0]:+.2f}, {a[k][2]:+.2f}]" for k in ("tau_noisy", "tau_clean")]
-            p = f"{p_larger(ng, a, 'pick_reward')} / {p_larger(ng, a, 'pick_test')}" if a is not ng else "—"
+            p = f"{p_larger(ng, a, 'pick_reward')} / {p_larger(ng, a, 'pick_test')}" if ng and a is not ng else "—"
             cells = [setting, label, cell(a["pick_reward"]), cell(a["pick_test"]), *taus, p]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -183,7 +220,7 @@ def plot(results: dict, path: Path) -> None:
             q25, median, q75 = (np.asarray(q) for q in a["curve"])
             (line,) = ax.plot(grid, 100 * median, label=label)
             ax.fill_between(grid, 100 * q25, 100 * q75, alpha=0.15, color=line.get_color())
-        ax.set(xlabel="trained epochs", title=f"{setting} ({results['seeds']} search seeds)")
+        ax.set(xlabel="trained epochs", title=f"{setting} ({res['seeds']} search seeds)")
         ax.legend(fontsize=8)
     np.atleast_1d(axes)[0].set_ylabel("best validation reward so far (%)")
     plots.save(fig, path)
@@ -192,21 +229,32 @@ def plot(results: dict, path: Path) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs"))
-    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=["digits-sym50", "digits-pair45"])
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(DEFAULT_SETTINGS))
+    parser.add_argument("--algorithms", nargs="+", choices=list(ALGORITHMS), default=list(ALGORITHMS))
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--generations", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=None, help="T (default: the setting's own)")
+    parser.add_argument("--generations", type=int, default=None, help="default: the setting's own")
     args = parser.parse_args(argv)
-    start = time.perf_counter()
-    results = {"seeds": args.seeds, "settings": {}}
-    for setting in args.settings:
-        results["settings"][setting] = run_setting(setting, args.seeds, args.epochs, args.generations)
-    results["runtime_s"] = round(time.perf_counter() - start, 1)
+    path = args.out / "search_real.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.setdefault("settings", {})
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "search_real.json").write_text(json.dumps(results))
-    plot(results, args.out / "search_real.png")
-    print(table(results))
-    print(f"\n{results['runtime_s']} s; wrote {args.out}/search_real.json and search_real.png")
+
+    def save(setting):
+        def write(out):
+            results["settings"][setting] = out
+            io.write_text(path, json.dumps(results))
+
+        return write
+
+    for setting in args.settings:
+        previous = results["settings"].get(setting)
+        out = run_setting(setting, args.seeds, args.algorithms, previous, save(setting), args.epochs, args.generations)
+        save(setting)(out)
+    shown = {"settings": {s: results["settings"][s] for s in args.settings}}
+    plot(shown, args.out / "search_real.png")
+    print(table(shown))
+    print(f"\nwrote {path} and {args.out}/search_real.png")
 
 
 if __name__ == "__main__":

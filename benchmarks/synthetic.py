@@ -32,12 +32,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from scipy import stats
 
 from benchmarks import peers, targets
 from memjax import plots
 from memjax.schedules import S2E_SPACE, SearchSpace, coteaching_schedule, per_epoch_schedule, s2e_schedule
+from memjax.search import start
 
 T = targets.NUM_EPOCHS
 COTEACHING_SPACE = SearchSpace(
@@ -80,23 +80,12 @@ def evaluator(schedule_fn, target: str, noise: float = 0.0) -> peers.Evaluate:
 
 
 def floor(schedule_fn, dim: int, target: str, key, starts: int = 16, steps: int = 1500) -> float:
-    """Lowest RMSE found in a space by Adam (lr 0.05) on z from ``starts`` points z ~ N(0, 1.5² I): a reference
-    line for what the space can express, not a search method (it uses ∇ of the RMSE, i.e. knows R*)."""
-    reference, opt = targets.curve(target), optax.adam(0.05)
-
-    def loss(z):
-        return targets.rmse(schedule_fn(z), reference)
-
-    def fit(z):
-        def step(carry, _):
-            z, opt_state = carry
-            updates, opt_state = opt.update(jax.grad(loss)(z), opt_state)
-            return (optax.apply_updates(z, updates), opt_state), None
-
-        (z, _), _ = jax.lax.scan(step, (z, opt.init(z)), None, steps)
-        return loss(z)
-
-    return float(jnp.nanmin(jax.jit(jax.vmap(fit))(1.5 * jax.random.normal(key, (starts, dim)))))
+    """Lowest RMSE found in a space by Adam (lr 0.05) on z from ``starts`` points z ~ N(0, 1.5² I)
+    (:func:`memjax.search.start.fit`): a reference line for what the space can express, not a search
+    method (it uses ∇ of the RMSE, i.e. knows R*)."""
+    reference = targets.curve(target)
+    loss = lambda z: targets.rmse(schedule_fn(z), reference)  # noqa: E731
+    return float(jax.jit(lambda k: start.fit(loss, dim, k, starts, steps)[1])(key))
 
 
 def picked(observed: np.ndarray) -> np.ndarray:
@@ -140,6 +129,22 @@ def search(space, schedule_fn, target, noise, keys, population, generations, nam
     observed, z = peers.run(name, space, evaluator(schedule_fn, target, noise), keys, population, generations)
     true = jax.jit(jax.vmap(evaluator(schedule_fn, target), in_axes=(0, None)))(jnp.asarray(z), jax.random.key(0))
     return observed, np.asarray(true, np.float64), z
+
+
+def rerun(previous: dict, names, log=print) -> dict:
+    """``previous`` results (of :func:`run`) with the algorithms ``names`` searched again at the same settings
+    and seeds, the others kept, and the p-values recomputed (e.g. ``--peers NG`` after a change to NG)."""
+    settings = previous["settings"]
+    keys = jax.random.split(jax.random.key(settings["seed"]), settings["seeds"])
+    s2e_fn, results = SPACES["S2E"][1], {**previous, "algorithms": dict(previous["algorithms"])}
+    for name in names:
+        start = time.perf_counter()
+        runs = search(S2E_SPACE, s2e_fn, previous["target"]["name"], settings["noise"], keys,
+                      settings["population"], settings["generations"], name)  # fmt: skip
+        results["algorithms"][name] = {**summarise(*runs, s2e_fn), "runtime_s": round(time.perf_counter() - start, 1)}
+        log(f"{name}: {results['algorithms'][name]['runtime_s']} s (again)")
+    results["mann_whitney"] = tests(results["algorithms"])
+    return results
 
 
 def run(target="dip-rise", seeds=30, population=8, generations=25, seed=0, noise=0.0, floor_steps=1500, log=print):
@@ -230,12 +235,21 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noise", type=float, default=0.0, help="std of N(0, noise²) added to every reward")
     parser.add_argument("--floor-steps", type=int, default=1500, help="Adam steps of each space's floor fit")
+    parser.add_argument("--peers", nargs="+", choices=list(peers.PEERS), help="search only these again and keep "
+                        "the others of OUT's JSON (same settings): e.g. --peers NG after a change to NG")  # fmt: skip
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    results = run(args.target, args.seeds, args.population, args.generations, args.seed, args.noise, args.floor_steps)
-    results["runtime_s"] = round(time.perf_counter() - start, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
     suffix = args.target + (f"_noise{args.noise:g}" if args.noise else "")
+    path = args.out / f"synthetic_{suffix}.json"
+    if args.peers:
+        if not path.exists():
+            parser.error(f"--peers needs the earlier results {path}: run without --peers first")
+        results = rerun(json.loads(path.read_text()), args.peers)
+    else:
+        results = run(args.target, args.seeds, args.population, args.generations, args.seed, args.noise,
+                      args.floor_steps)  # fmt: skip
+        results["runtime_s"] = round(time.perf_counter() - start, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"synthetic_{suffix}.json").write_text(json.dumps(results))
     plot(results, args.out)
     at = tuple(n for n in AT if n <= args.population * args.generations)

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memjax.search import start
+
 NUM_EPOCHS = 200
 _sig = jax.nn.sigmoid
 
@@ -71,9 +73,7 @@ def curve(name: str, num_epochs: int = NUM_EPOCHS) -> jax.Array:
     return ALL[name][1](jnp.arange(num_epochs, dtype=jnp.float32))
 
 
-def rmse(schedule, reference) -> jax.Array:
-    """sqrt(mean_t (R(t) − R*(t))²) over the last axis."""
-    return jnp.sqrt(jnp.mean((schedule - reference) ** 2, axis=-1))
+rmse = start.rmse  # sqrt(mean_t (R(t) − R*(t))²) over the last axis
 
 
 def describe() -> dict[str, dict]:

@@ -4,9 +4,18 @@ a machine without it, but required (a failure) under CI (CI=true)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# One persistent XLA compilation cache for the whole session, inherited by the CLI subprocesses of the
+# kill/resume and multi-process tests: a program compiled once (same HLO, same options) is loaded, not
+# compiled again. It changes no number (the same executable runs) and starts empty in every session.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="memjax-test-xla-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 
 def _data_file(relative: str) -> Path:

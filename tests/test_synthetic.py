@@ -107,3 +107,10 @@ def test_cli_writes_curves_tables_and_plots_and_skips_a_missing_peer(tmp_path, c
         assert (tmp_path / f"synthetic_{name}_plateau.png").stat().st_size > 10_000
     out = capsys.readouterr().out
     assert "| NG |" in out and "p(NG<x) @50" in out and "skipped CMA-ES (evosax)" in out
+    first = results
+    synthetic.main(["--out", str(tmp_path), *args, "--peers", "NG", "random"])  # the same searches again
+    again = json.loads((tmp_path / "synthetic_plateau.json").read_text())
+    for name in first["algorithms"]:
+        for key in ("median", "per_seed", "schedule"):
+            assert again["algorithms"][name][key] == first["algorithms"][name][key], (name, key)
+    assert again["mann_whitney"] == first["mann_whitney"] and again["floors"] == first["floors"]

@@ -29,10 +29,12 @@ class Algorithm:
     tell: Callable
     budget: Callable
     jittable: bool
+    starts: bool = False  # init takes ``start=z``, the point a run's prior schedule gives (search.start)
 
     @classmethod
-    def of(cls, module: ModuleType, config: type, jittable: bool) -> Algorithm:
-        return cls(config, module.init, module.ask, module.tell, getattr(module, "budget", base.full_budget), jittable)
+    def of(cls, module: ModuleType, config: type, jittable: bool, starts: bool = False) -> Algorithm:
+        budget = getattr(module, "budget", base.full_budget)
+        return cls(config, module.init, module.ask, module.tell, budget, jittable, starts)
 
     @functools.cached_property
     def compiled(self) -> tuple[Callable, Callable]:
@@ -41,7 +43,7 @@ class Algorithm:
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "ng": Algorithm.of(ng, ng.NGConfig, jittable=True),
+    "ng": Algorithm.of(ng, ng.NGConfig, jittable=True, starts=True),
     "random": Algorithm.of(random_search, random_search.RandomConfig, jittable=True),
     "hyperband": Algorithm.of(hyperband, hyperband.HyperbandConfig, jittable=False),
     "bo": Algorithm.of(bo, bo.BOConfig, jittable=False),

@@ -33,9 +33,11 @@ class SearchConfig:
     defaults of numbers the algorithm carries in its state as traced arrays (evosax's ``params``):
     equality and hash ignore them, so configs that differ only there share one compiled ask/tell.
 
-    population: candidates per ask (one vmapped training program of K runs).
-    num_epochs: epochs of a full evaluation, the unit of the budget (T).
-    space:      the box the search runs in; points are unconstrained z with α = space.to_alpha(z).
+    population:  candidates per ask (one vmapped training program of K runs).
+    num_epochs:  epochs of a full evaluation, the unit of the budget (T).
+    space:       the box the search runs in; points are unconstrained z with α = space.to_alpha(z).
+    generations: the rounds of K full evaluations the run affords (its budget, ``--generations``); NG
+                 scales its covariance step to it.
     """
 
     traced: ClassVar[tuple[str, ...]] = ()
@@ -43,6 +45,7 @@ class SearchConfig:
     population: int = 8
     num_epochs: int = 200
     space: SearchSpace = S2E_SPACE
+    generations: int = 25
 
     def _key(self) -> tuple:
         values = [getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self.traced]

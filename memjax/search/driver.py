@@ -37,6 +37,7 @@ import numpy as np
 from memjax import distributed, io, search
 from memjax.config import Config
 from memjax.schedules import S2E_SPACE, s2e_schedule
+from memjax.search import start as start_lib
 
 WORST_FITNESS = 0.0  # the lowest possible accuracy (search.base's −inf is for fitness of any sign)
 REWARD_NETWORKS = ("mean", "max")
@@ -56,7 +57,9 @@ class SearchResult:
 
 def algorithm_config(config):
     """The search algorithm's own config from the run ``config`` (``--search-options`` sets its fields)."""
-    return search.make_config(config.search, config.population, config.epochs, config.search_options)
+    return search.make_config(
+        config.search, config.population, config.epochs, config.search_options, generations=config.generations
+    )
 
 
 def reward(metrics: dict[str, Any], last: int, networks: str = "mean") -> np.ndarray:
@@ -106,18 +109,21 @@ def run_search(
     workdir: str | os.PathLike | None = None,
     callback: Callable[[dict], None] | None = None,
     resumed: Callable[[dict], None] | None = None,
+    start=None,
 ) -> SearchResult:
     """Search R(t; α) with ``config.search`` (module docstring). ``callback``, if given, gets after every
     generation a dict: generation (0-based, as in the history), epochs_used, epochs_budget (a progress bar
     should count epochs: Hyperband's number of generations is not fixed), candidates, epochs (per
     candidate), mean_fitness (of this generation), best_fitness (so far). ``resumed``, if given, is called
     once before the first new generation when ``workdir`` held a checkpoint: generation (the next one,
-    0-based), epochs_used, epochs_budget."""
+    0-based), epochs_used, epochs_budget. ``start``, if given, is a (T,) keep schedule the search may start
+    from (:mod:`memjax.search.start`; the run's Co-teaching R(t)): algorithms that take one begin there."""
     algo = search.get(config.search)
     ask, tell = algo.compiled
     total = config.generations * config.population * config.epochs
     init_key, key = jax.random.split(jax.random.key(config.seed))
-    state, generations, used = algo.init(init_key, algorithm_config(config)), 0, 0
+    starts = {"start": start_lib.s2e_start(start, config.min_keep)[0]} if start is not None and algo.starts else {}
+    state, generations, used = algo.init(init_key, algorithm_config(config), **starts), 0, 0
     workdir = Path(workdir) if workdir is not None else None
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)

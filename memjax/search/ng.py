@@ -44,12 +44,33 @@ search's); −0.41 is a 33% lower RMSE than random search. Differences below ~0.
   1.5, 2, 3} × step_sigma ∈ {0.1, 0.2, 0.3, 0.5, 0.8} × σ₀ ∈ {0.2, 0.3, 0.4, 0.5, 0.7, 1}. σ₀ matters
   most: the best score at σ₀ = 1 (in z; the former default) is −0.235. SNES's η_μ = 1 scores at best
   −0.347, η_μ = 3 −0.281; η_σ = 0.3 happens to be SNES's (3 + ln d)/(5√d) = 0.32 for d = 12.
-* the initial mean is the box centre z = 0 (as CMA-ES starts); drawing it from N(0, σ₀² I) instead scored
+* the initial mean (``first="gaussian"``, no start) is the box centre z = 0 (as CMA-ES starts); drawing it from N(0, σ₀² I) instead scored
   within seed noise on a first grid, so the simpler start was kept.
 * ``damping = 1e-3`` (not tuned): λ only guards the solve; it is far below F's diagonal (F_μμ = Σ⁻¹, the
   diagonal form's log σ block is 2) unless σ grows past ~30.
 * ``population = 8`` (the shared default): one generation is one vmapped training program of affordable
   size (K runs cost ~K× one on a CPU).
+
+Short budgets and real training (issue #22; ``benchmarks.search_real``, numbers in docs/results.md). A
+real run affords 2–6 generations of a noisy reward, not 25 of an exact one, and there the tuned start
+(N(0, 0.4² I) around the box centre, which keeps ~90% of every batch to the end) lost to random search.
+Three changes, each measured there:
+
+* ``first="auto"``: below ``UNIFORM_BELOW`` = 12 generations, generation 0 is a Latin hypercube in α
+  (random search's distribution, stratified), so it is never narrower than random search's; pθ₀ is the
+  design's own Gaussian N(0, (π/√3)² I) (the spread of z = logit(u), u uniform), and the first tell is
+  the natural-gradient step of the utilities' weighted log-likelihood from there (IGO, Ollivier et al.
+  2017: ĝ needs no samples of pθ₀ to be an ascent direction of Σ_k u_k log pθ(z_k)). With 25
+  generations the uniform start costs accuracy on the synthetic targets, so it stays Gaussian there.
+* a start that knows the domain (``warm_start``, :mod:`memjax.search.start`): the driver passes the run's
+  Co-teaching R(t); its best fit in S2E's space is candidate 0 of generation 0 (``first="uniform"``) or
+  pθ₀'s mean (``"gaussian"``).
+* ``mean_candidate``: candidate 0 of every later generation is μ itself (the search's current estimate,
+  evaluated once per generation; the score of a point at μ has no μ component).
+
+``budget_aware`` (η_σ·min(√(25/G), 2), off by default) contracts pθ faster in short searches. It helped
+with a clean validation reward (digits pair-45: 61.3 against 60.9 test accuracy of the pick) and hurt
+with a noisy one (digits sym-50: 92.6 against 93.6): a faster contraction chases the reward's noise.
 """
 
 from __future__ import annotations
@@ -61,8 +82,12 @@ import jax.numpy as jnp
 from flax import struct
 
 from memjax.search import base, gaussian
+from memjax.search import start as start_lib
 
 SHAPINGS = ("log", "linear", "zscore")
+FIRSTS = ("auto", "uniform", "gaussian")
+UNIFORM_BELOW = 12  # first="auto": a uniform generation 0 for searches of fewer generations
+BUDGET_GENERATIONS = 25  # the search length the step sizes were tuned for (benchmarks.tune_ng)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -72,12 +97,18 @@ class NGConfig(base.SearchConfig):
     shaping: str = "log"  # log | linear | zscore (module docstring)
     mirrored: bool = True  # antithetic pairs ±ε
     full: bool = True  # full covariance (Cholesky) instead of diagonal
+    first: str = "auto"  # generation 0: uniform (a Latin hypercube in α) | gaussian (pθ₀'s) | auto (by budget)
+    mean_candidate: bool = True  # candidate 0 of every generation is μ itself (of generation 0: the start)
+    warm_start: bool = True  # start at the driver's start point (the run's Co-teaching R(t)) when it gives one
     step_mean: float = 1.5  # η_μ
-    step_sigma: float = 0.3  # η_σ
+    step_sigma: float = 0.3  # η_σ of a 25-generation search (see budget_aware)
+    budget_aware: bool = False  # η_σ · min(√(25 / generations), 2) for shorter searches (module docstring)
     sigma0: float = 0.4  # σ₀ in z
     damping: float = 1e-3  # λ
 
     def __post_init__(self):
+        if self.first not in FIRSTS:
+            raise ValueError(f"unknown NG first={self.first!r}: use one of {', '.join(FIRSTS)}")
         if self.shaping not in SHAPINGS:
             raise ValueError(f"unknown NG shaping {self.shaping!r}: use one of {', '.join(SHAPINGS)}")
         for name in ("step_mean", "step_sigma", "sigma0"):
@@ -101,12 +132,30 @@ class NGParams:
 class NGState(base.State):
     dist: gaussian.Gaussian
     params: NGParams
+    start: jax.Array  # (d,) the point generation 0 evaluates first (the box centre without a start)
     config: NGConfig = struct.field(pytree_node=False)
 
 
+def first_for(config: NGConfig) -> str:
+    """Generation 0 of the run: ``first``, or under ``"auto"`` uniform for fewer than ``UNIFORM_BELOW``
+    generations (the measured real-data budgets of 3 and 6), Gaussian otherwise (the tuned 25)."""
+    if config.first != "auto":
+        return config.first
+    return "uniform" if config.generations < UNIFORM_BELOW else "gaussian"
+
+
+def step_sigma_for(config: NGConfig) -> float:
+    """η_σ of the run: ``step_sigma``, scaled by min(√(25 / G), 2) under ``budget_aware`` for G < 25
+    generations, so that pθ can contract within the generations the run has (G = 6: 0.6)."""
+    if not config.budget_aware:
+        return config.step_sigma
+    return config.step_sigma * min(max(BUDGET_GENERATIONS / config.generations, 1.0) ** 0.5, 2.0)
+
+
 def default_params(config: NGConfig) -> NGParams:
-    """The config's tunable fields as a traced :class:`NGParams`."""
-    return NGParams(**{name: jnp.asarray(getattr(config, name), jnp.float32) for name in NGConfig.traced})
+    """The config's tunable fields as a traced :class:`NGParams` (η_σ by :func:`step_sigma_for`)."""
+    values = {name: getattr(config, name) for name in NGConfig.traced} | {"step_sigma": step_sigma_for(config)}
+    return NGParams(**{name: jnp.asarray(value, jnp.float32) for name, value in values.items()})
 
 
 def _positions(fitness) -> tuple[jax.Array, jax.Array]:
@@ -144,20 +193,34 @@ def utilities(fitness, shaping: str = "log") -> jax.Array:
     return scale * centred / jnp.maximum(jnp.sum(jnp.abs(centred)), 1e-12)
 
 
-def init(key, config: NGConfig, params: NGParams | None = None) -> NGState:
-    """pθ = N(0, σ₀² I): centred on the box (α = the middle of every range), as CMA-ES starts; the key is
+def init(key, config: NGConfig, params: NGParams | None = None, start=None) -> NGState:
+    """pθ₀ and the start point z₀ = ``start`` (a (d,) z, under ``config.warm_start``) or the box centre 0.
+    ``first="uniform"``: pθ₀ = N(0, (π/√3)² I), the mean and spread in z of the uniform design generation 0
+    evaluates; ``"gaussian"``: pθ₀ = N(z₀, σ₀² I) (z₀ = 0: the box centre, as CMA-ES starts). The key is
     unused (the first ask draws)."""
     del key
     params = default_params(config) if params is None else params
     d = config.space.dim
-    dist = gaussian.create(jnp.zeros(d, jnp.float32), params.sigma0, config.full)
-    return NGState(dist=dist, params=params, config=config, **base.start(d))
+    point = jnp.zeros(d, jnp.float32) if start is None or not config.warm_start else jnp.asarray(start, jnp.float32)
+    if first_for(config) == "uniform":
+        dist = gaussian.create(jnp.zeros(d, jnp.float32), start_lib.LOGISTIC_SD, config.full)
+    else:
+        dist = gaussian.create(point, params.sigma0, config.full)
+    return NGState(dist=dist, params=params, start=point, config=config, **base.start(d))
 
 
 def ask(key, state: NGState) -> tuple[jax.Array, jax.Array]:
-    """K samples z ~ pθ (mirrored pairs when ``config.mirrored``) and α = space.to_alpha(z)."""
-    z = gaussian.sample(key, state.dist, state.config.population, state.config.mirrored)
-    return z, state.config.space.to_alpha(z)
+    """K points and their α = space.to_alpha(z). Generation 0 under ``first="uniform"``: a Latin hypercube
+    in α. Otherwise samples z ~ pθ (mirrored pairs when ``config.mirrored``). Under ``mean_candidate``
+    candidate 0 is μ (of generation 0: the start z₀) and the other K − 1 are drawn."""
+    config, dist = state.config, state.dist
+    k = config.population - 1 if config.mean_candidate else config.population
+    z = gaussian.sample(key, dist, k, config.mirrored)
+    if first_for(config) == "uniform":
+        z = jnp.where(state.generation == 0, start_lib.latin_hypercube(key, config.space, k)[0], z)
+    if config.mean_candidate:
+        z = jnp.concatenate([jnp.where(state.generation == 0, state.start, dist.mean)[None], z])
+    return z, config.space.to_alpha(z)
 
 
 def natural_gradient_step(dist: gaussian.Gaussian, z, u, damping) -> jax.Array:

@@ -30,7 +30,12 @@ class RandomState(base.State):
 def uniform(key, space: SearchSpace, n: int) -> tuple[jax.Array, jax.Array]:
     """n points α ~ U[lower, upper]^d as (z, α) = (to_z(α), to_alpha(z)): α is returned through z so that the
     interface's α = to_alpha(z) holds exactly (it moves α by at most 1e-6 of the box width, at the edges)."""
-    z = space.to_z(space.lower + (space.upper - space.lower) * jax.random.uniform(key, (n, space.dim), jnp.float32))
+    return to_points(space, jax.random.uniform(key, (n, space.dim), jnp.float32))
+
+
+def to_points(space: SearchSpace, u) -> tuple[jax.Array, jax.Array]:
+    """(z, α) of the points α = lower + (upper − lower)·u, u ∈ [0, 1]^(n×d)."""
+    z = space.to_z(space.lower + (space.upper - space.lower) * u)
     return z, space.to_alpha(z)
 
 
