@@ -44,8 +44,8 @@ search's); −0.41 is a 33% lower RMSE than random search. Differences below ~0.
   1.5, 2, 3} × step_sigma ∈ {0.1, 0.2, 0.3, 0.5, 0.8} × σ₀ ∈ {0.2, 0.3, 0.4, 0.5, 0.7, 1}. σ₀ matters
   most: the best score at σ₀ = 1 (in z; the former default) is −0.235. SNES's η_μ = 1 scores at best
   −0.347, η_μ = 3 −0.281; η_σ = 0.3 happens to be SNES's (3 + ln d)/(5√d) = 0.32 for d = 12.
-* the initial mean (``first="gaussian"``, no start) is the box centre z = 0 (as CMA-ES starts); drawing it from N(0, σ₀² I) instead scored
-  within seed noise on a first grid, so the simpler start was kept.
+* the initial mean (``first="gaussian"``, no start) is the box centre z = 0 (as CMA-ES starts); drawing it
+  from N(0, σ₀² I) instead scored within seed noise on a first grid, so the simpler start was kept.
 * ``damping = 1e-3`` (not tuned): λ only guards the solve; it is far below F's diagonal (F_μμ = Σ⁻¹, the
   diagonal form's log σ block is 2) unless σ grows past ~30.
 * ``population = 8`` (the shared default): one generation is one vmapped training program of affordable
