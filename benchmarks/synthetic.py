@@ -37,7 +37,7 @@ from scipy import stats
 from benchmarks import peers, targets
 from memjax import plots
 from memjax.schedules import S2E_SPACE, SearchSpace, coteaching_schedule, per_epoch_schedule, s2e_schedule
-from memjax.search import start
+from memjax.search import start as start_lib
 
 T = targets.NUM_EPOCHS
 COTEACHING_SPACE = SearchSpace(
@@ -85,7 +85,7 @@ def floor(schedule_fn, dim: int, target: str, key, starts: int = 16, steps: int 
     method (it uses ∇ of the RMSE, i.e. knows R*)."""
     reference = targets.curve(target)
     loss = lambda z: targets.rmse(schedule_fn(z), reference)  # noqa: E731
-    return float(jax.jit(lambda k: start.fit(loss, dim, k, starts, steps)[1])(key))
+    return float(jax.jit(lambda k: start_lib.fit(loss, dim, k, starts, steps)[1])(key))
 
 
 def picked(observed: np.ndarray) -> np.ndarray:
@@ -131,17 +131,22 @@ def search(space, schedule_fn, target, noise, keys, population, generations, nam
     return observed, np.asarray(true, np.float64), z
 
 
+def algorithm(name, target, noise, keys, population, generations) -> dict:
+    """Peer ``name``'s entry in the S2E space: :func:`summarise` of its searches and their ``runtime_s``."""
+    began, s2e_fn = time.perf_counter(), SPACES["S2E"][1]
+    runs = search(S2E_SPACE, s2e_fn, target, noise, keys, population, generations, name)
+    return {**summarise(*runs, s2e_fn), "runtime_s": round(time.perf_counter() - began, 1)}
+
+
 def rerun(previous: dict, names, log=print) -> dict:
     """``previous`` results (of :func:`run`) with the algorithms ``names`` searched again at the same settings
     and seeds, the others kept, and the p-values recomputed (e.g. ``--peers NG`` after a change to NG)."""
     settings = previous["settings"]
     keys = jax.random.split(jax.random.key(settings["seed"]), settings["seeds"])
-    s2e_fn, results = SPACES["S2E"][1], {**previous, "algorithms": dict(previous["algorithms"])}
+    results = {**previous, "algorithms": dict(previous["algorithms"])}
     for name in names:
-        start = time.perf_counter()
-        runs = search(S2E_SPACE, s2e_fn, previous["target"]["name"], settings["noise"], keys,
-                      settings["population"], settings["generations"], name)  # fmt: skip
-        results["algorithms"][name] = {**summarise(*runs, s2e_fn), "runtime_s": round(time.perf_counter() - start, 1)}
+        results["algorithms"][name] = algorithm(name, previous["target"]["name"], settings["noise"], keys,
+                                                settings["population"], settings["generations"])  # fmt: skip
         log(f"{name}: {results['algorithms'][name]['runtime_s']} s (again)")
     results["mann_whitney"] = tests(results["algorithms"])
     return results
@@ -157,16 +162,13 @@ def run(target="dip-rise", seeds=30, population=8, generations=25, seed=0, noise
             *search(space, schedule_fn, target, noise, keys, population, generations, "random"), schedule_fn
         )
         floors[name] = floor(schedule_fn, space.dim, target, jax.random.key(seed), steps=floor_steps)
-    s2e_fn = SPACES["S2E"][1]
     for name in peers.PEERS:
-        start = time.perf_counter()
         try:
-            runs = search(S2E_SPACE, s2e_fn, target, noise, keys, population, generations, name)
+            algorithms[name] = algorithm(name, target, noise, keys, population, generations)
         except ImportError as err:
             skipped[name] = str(err)
             log(f"skipped {name}: {err}")
             continue
-        algorithms[name] = {**summarise(*runs, s2e_fn), "runtime_s": round(time.perf_counter() - start, 1)}
         log(f"{name}: {algorithms[name]['runtime_s']} s")
     settings = {"seeds": seeds, "population": population, "generations": generations, "seed": seed}
     return {
@@ -238,7 +240,7 @@ def main(argv=None) -> None:
     parser.add_argument("--peers", nargs="+", choices=list(peers.PEERS), help="search only these again and keep "
                         "the others of OUT's JSON (same settings): e.g. --peers NG after a change to NG")  # fmt: skip
     args = parser.parse_args(argv)
-    start = time.perf_counter()
+    began = time.perf_counter()
     suffix = args.target + (f"_noise{args.noise:g}" if args.noise else "")
     path = args.out / f"synthetic_{suffix}.json"
     if args.peers:
@@ -248,9 +250,9 @@ def main(argv=None) -> None:
     else:
         results = run(args.target, args.seeds, args.population, args.generations, args.seed, args.noise,
                       args.floor_steps)  # fmt: skip
-        results["runtime_s"] = round(time.perf_counter() - start, 1)
+        results["runtime_s"] = round(time.perf_counter() - began, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"synthetic_{suffix}.json").write_text(json.dumps(results))
+    path.write_text(json.dumps(results))
     plot(results, args.out)
     at = tuple(n for n in AT if n <= args.population * args.generations)
     print(f"\ntarget {args.target}: R* = {results['target']['formula']}")
