@@ -36,13 +36,23 @@ where it matters, item by item:
    memjax's default.
 8. Search reward on *clean* validation labels (``clean_val=True``, the paper's eq. 2), 10% of the training
    set (stratified, seeded). The S2E code rewarded test accuracy instead; that is not repeated.
+9. MentorNet as the official PD (github.com/google/mentornet; :data:`memjax.methods.mentornet.OFFICIAL`):
+   a fixed percentile 0.7, moving-average decay 0.5, every weight 1 for the first 19% of training, the
+   linear soft weight from 90%, example dropout 0.5 for the first 17% and 0.05 after, the weighted loss
+   over the batch size. ``--protocol default`` keeps memjax's variant (p = R(t), searchable by S2E).
+10. F-correction's T by Patrini's anchor estimator (github.com/giorgiop/loss-correction), one anchor per
+    class below the 97th percentile, from the Standard network of the lowest *noisy*-validation loss
+    (``fcorrection.estimator=anchor``); memjax's default under ``--clean-val`` counts the validation split's
+    clean against noisy labels instead (:mod:`memjax.stages.transition`).
 
 What even the reference protocol does differently from the official code (kept on purpose, small):
 the networks train on 90% of the training set (10% is the validation split the reward needs); the code
 trains epochs 1..199 of its 200-entry plans (one epoch fewer, starting one step into the schedule),
 memjax trains all 200 from entry 0; Co-teaching's code caps an epoch at 401 mini-batches (Co-teaching+,
 and memjax, use them all); the code evaluates the test set in drop_last batches of 128 (9,984 of 10,000
-images), memjax all of it; reported accuracy is the mean of the two networks.
+images), memjax all of it; reported accuracy is the mean of the two networks. MentorNet PD's trained
+network is replaced by the function it is trained to reproduce (``vstar_mentornet_pd``), and its student is
+the protocol's network and Adam plan, not the official ResNet-101 with SGD.
 
 ``--protocol default`` keeps the presets (``configs/``) and memjax's defaults, which differ from the
 reference in: noise seed 1, noisy validation labels (what a user has), Co-teaching's eq. (3) schedule
@@ -57,6 +67,7 @@ import dataclasses
 import numpy as np
 
 from memjax import methods, options
+from memjax.methods import mentornet
 from memjax.schedules import coteaching_schedule
 
 SETTINGS = {"sym20": ("symmetric", 0.2), "sym50": ("symmetric", 0.5), "pair45": ("pair", 0.45)}
@@ -81,8 +92,9 @@ SUMMARY = {
     "order; Co-teaching's R(t) in the code's form (linspace over 10 epochs, then τ = noise rate); 200 epochs, Adam "
     "lr 0.001, batch 128, lr → 0 and β1 0.9 → 0.1 from epoch 80; PyTorch initialisation; Co-teaching+ init_epoch "
     "per data set and its official loss (softmax outputs, divided twice, early full-batch fallback); JoCoR's λ per "
-    "data set (MNIST 0.95, CIFAR-10 0.9, CIFAR-100 0.85); a 10% validation split with clean labels for the search "
-    "reward (eq. 2).",
+    "data set (MNIST 0.95, CIFAR-10 0.9, CIFAR-100 0.85); MentorNet as the official PD (percentile 0.7, burn-in, "
+    "soft weights from 90%, example dropout); F-correction's T by Patrini's anchors; a 10% validation split with "
+    "clean labels for the search reward (eq. 2).",
     "default": "default: the preset's values and memjax's defaults (noise seed 1, noisy validation labels, "
     "Co-teaching's eq. 3 schedule, flax initialisation); memjax.protocol lists the differences from the reference.",
 }
@@ -111,13 +123,16 @@ REFERENCE_COMMON = {  # the numbers are the items of the module docstring
     "min_keep": 0.01,  # the S2E code clips the forget rate at 0.99
 }
 PLUS_OFFICIAL = "coteaching_plus.loss=softmax,coteaching_plus.scale=twice,coteaching_plus.fallback_steps=5000"  # 6
+MENTORNET_OFFICIAL = ",".join(f"mentornet.{kv}" for kv in mentornet.OFFICIAL.split(","))  # 9
+FCORRECTION_OFFICIAL = "fcorrection.estimator=anchor"  # 10
 
 
 def _family(model: str, init_epoch: int, co_lambda: float) -> dict:
     """A data set's reference model and method options (items 4 to 7)."""
     return dict(
         model=model,
-        method_options=f"coteaching_plus.init_epoch={init_epoch},{PLUS_OFFICIAL},jocor.co_lambda={co_lambda}",
+        method_options=f"coteaching_plus.init_epoch={init_epoch},{PLUS_OFFICIAL},jocor.co_lambda={co_lambda},"
+        + f"{MENTORNET_OFFICIAL},{FCORRECTION_OFFICIAL}",
     )
 
 

@@ -17,6 +17,11 @@ from memjax.train import make_train
 default_schedule = methods.default_schedule  # R(t) of a method without a search
 
 
+def retrain_keys(config, seeds) -> jax.Array:
+    """The retraining PRNG keys ``fold_in(key(config.seed), 1000 + s)`` of the seed indices ``seeds``."""
+    return jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
+
+
 def retrain(
     config,
     data,
@@ -37,7 +42,7 @@ def retrain(
     labels = [label for label in schedules for _ in range(config.seeds)]
     seeds = [s for _ in schedules for s in range(config.seeds)]
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
-    keys = jnp.stack([jax.random.fold_in(jax.random.key(config.seed), 1000 + s) for s in seeds])
+    keys = retrain_keys(config, seeds)
     carries = stages.prepare(config, data, keys)
     metrics, out = train.map(_final_outputs(train, issues_of is not None, networks), stacked, keys, carries)
     table = None

@@ -119,6 +119,7 @@ def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_clas
         train_index=origin[train],
         val_index=origin[val],
         val_clean=clean[val],
+        val_noisy=noisy[val],
         names=arrays.get(NAMES_KEY),
         class_names=arrays.get(CLASSES_KEY),
         features={k: arrays[k] for k in FEATURE_KEYS} if FEATURE_KEYS[0] in arrays else None,

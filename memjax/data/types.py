@@ -72,6 +72,7 @@ class Dataset:
     train_index: np.ndarray | None = None  # int64 (N,): each training sample's position in the user's data
     val_index: np.ndarray | None = None  # the same for the validation samples
     val_clean: np.ndarray | None = None  # int32: clean validation labels
+    val_noisy: np.ndarray | None = None  # int32: noisy validation labels (kept under clean_val too)
     names: np.ndarray | None = None  # str: the file of every position (own image folders), else None
     class_names: np.ndarray | None = None  # str (C,): the class of every label (own data), else None
     features: dict | None = None  # csv data: {FEATURE_KEYS: columns, mean, std} that standardised the features

@@ -3,8 +3,8 @@ loss to differentiate and the per-sample weights it used (the methods live above
 
 The engine applies the method's ``num_nets`` networks to a batch and calls ``rule(step, carry)`` with
 :class:`Step` (logits that carry gradients, labels, the keep rate R(t) of the epoch, the 0-based epoch and
-step within it)
-and the method's own carried state (e.g. MentorNet's moving threshold; ``()`` for most). The rule returns
+step within it, the share of training done, and a PRNG key of the step) and the method's own carried
+state (e.g. MentorNet's moving threshold; ``()`` for most). The rule returns
 :class:`Objective`: the scalar loss (the sum of the networks' losses; each network's gradient only flows
 from its own term unless the method couples them, as JoCoR does), the per-network loss for the metrics,
 the (N, B) weights of the samples each network is trained on (0/1 masks for selection methods; the engine
@@ -29,6 +29,8 @@ class Step(NamedTuple):
     keep: jax.Array  # scalar float32: R(t) of this epoch
     epoch: jax.Array  # scalar int32, 0-based
     index: jax.Array | int = 0  # scalar int32: the 0-based step within the epoch
+    progress: jax.Array | float = 0.0  # scalar float32: the share of the run's steps done before this one
+    key: jax.Array | None = None  # a PRNG key of this step for stochastic rules (MentorNet's dropout)
 
 
 class Objective(NamedTuple):

@@ -31,10 +31,13 @@ def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, ke
     loss (N,), sample weights (N, B)))."""
     x = scale_inputs(data.train_x[idx])
     y = data.train_y[idx]
+    steps = engine.steps_per_epoch
+    progress = (epoch * steps + index) / (engine.num_epochs * steps)
+    rule_key = jax.random.fold_in(key, 1)  # the model's dropout keeps ``key`` itself
 
     def loss_fn(params):
         logits, stats = apply(engine, params, state.batch_stats, x, True, key)
-        objective = engine.rule(Step(logits, y, keep, epoch, index), state.carry)
+        objective = engine.rule(Step(logits, y, keep, epoch, index, progress, rule_key), state.carry)
         return objective.loss, (objective, stats)
 
     grads, (objective, stats) = jax.grad(loss_fn, has_aux=True)(state.params)

@@ -10,9 +10,10 @@ computed stably as −logsumexp_i(log p_i + log T_iỹ) from the log-softmax (ze
 1e-30 so the loss stays finite). Mean over the whole batch; no R(t).
 
 T comes from the setting ``matrix`` (``--method-options matrix=PATH``, a .npy/.json C×C matrix, read
-once when the method is built), or per run from :mod:`memjax.stages.transition`: a first, Standard run per
-key of at most ``estimate_epochs`` epochs and Patrini's anchor estimator, which the pipeline runs before
-training (ordinary runs of the engine's population runner).
+once when the method is built), or per run from :mod:`memjax.stages.transition`, which the pipeline runs
+before training: Patrini's anchor estimator on a first, Standard run per key of at most ``estimate_epochs``
+epochs (ordinary runs of the engine's population runner), or, with clean validation labels, the validation
+split's own label counts.
 """
 
 from __future__ import annotations
@@ -28,17 +29,33 @@ from memjax.methods.base import Method, Objective, Step, masked
 FLOOR = 1e-30
 
 
+ESTIMATORS = ("auto", "anchor", "val_counts")
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """``matrix``: the transition matrix file (empty: estimate T first); ``estimate_epochs``: the most epochs
-    of the Standard run that estimates it (the lowest-validation-loss epoch's network is used)."""
+    """``matrix``: the transition matrix file (empty: estimate T first); ``estimator``: how
+    (:mod:`memjax.stages.transition`): ``anchor`` (Patrini's anchor points, from a Standard network),
+    ``val_counts`` (the clean against the noisy labels of the validation split; needs ``--clean-val``), ``auto``
+    (``val_counts`` under ``--clean-val``, else ``anchor``); ``estimate_epochs``: the most epochs of the
+    Standard run (its lowest *noisy*-validation-loss epoch's network is used); ``percentile``: the anchor
+    filter (97: Patrini's; 100: the plain argmax); ``anchors``: the rows averaged per class (1: Patrini's)."""
 
     matrix: str = ""
+    estimator: str = "auto"
     estimate_epochs: int = 20
+    percentile: float = 97.0
+    anchors: int = 1
 
     def __post_init__(self):
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"fcorrection.estimator={self.estimator!r}: use one of {', '.join(ESTIMATORS)}")
         if self.estimate_epochs < 1:
             raise ValueError(f"fcorrection.estimate_epochs={self.estimate_epochs} must be at least 1")
+        if not 0.0 < self.percentile <= 100.0:
+            raise ValueError(f"fcorrection.percentile={self.percentile} must lie in (0, 100]")
+        if self.anchors < 1:
+            raise ValueError(f"fcorrection.anchors={self.anchors} must be at least 1")
 
 
 def forward_loss(logits: jax.Array, labels: jax.Array, transition: jax.Array) -> jax.Array:
