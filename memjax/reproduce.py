@@ -8,8 +8,8 @@ For each noise setting (``--settings``; default sym20,sym50,pair45) every method
 (Standard, Co-teaching, Co-teaching+, Decoupling, F-correction, MentorNet, JoCoR; ``--methods`` picks some)
 is retrained with its default R(t) for ``--seeds`` seeds in one vmapped program (``memjax.pipeline.retrain``),
 and S2E searches R(t) with each of ``--search-algorithms`` (``memjax.search.driver.run_search``); the first
-algorithm's best R(t) is retrained with Co-teaching as the S2E row, the others feed the Fig. 6 plot. Every
-run uses the same seeds.
+algorithm's best R(t) is retrained with Co-teaching as the S2E row (``--s2e-method jocor``: S2E over JoCoR's
+R(t) instead), the others feed the Fig. 6 plot. Every run uses the same seeds.
 ``--protocol reference`` (the default) is the official code's protocol, item by item in
 :mod:`memjax.protocol`; ``--protocol default`` keeps the presets. Any config field is a flag (``--epochs 20``);
 the results list every departure from the protocol.
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from memjax import data as data_lib
-from memjax import flags, io, options, pipeline, search
+from memjax import flags, io, methods, options, pipeline, search
 from memjax import protocol as protocol_lib
 from memjax import reproduce_report as rr
 from memjax.config import Config
@@ -45,6 +45,7 @@ from memjax.reproduce_plan import Job, Piece, plan
 from memjax.search import driver
 from memjax.stages import forget_rate
 
+S2E_METHODS = [m for m in COMPARISON if m != "standard" and methods.get(m).uses_schedule]
 RESERVED = {"noise": "--settings", "noise_rate": "--settings", "method": "--methods", "search": "--search-algorithms"}
 
 
@@ -78,18 +79,27 @@ def _search(config, data, workdir: Path, log) -> dict:
     return {"algorithm": config.search, **summary, "runtime_s": before + time.perf_counter() - start}
 
 
+def s2e_label(method: str) -> str:
+    """The S2E row's label: plain for the paper's Co-teaching, else naming the method it searches."""
+    return S2E_LABEL if method == "coteaching" else f"{S2E_LABEL} ({COMPARISON[method]}'s R(t) searched)"
+
+
 def run_piece(piece: Piece, job: Job, data, log) -> str:
     """Run one piece of ``job`` and store it; a one-line result."""
     config, out = protocol_lib.for_setting(job.config, piece.setting), job.out
     config = config.replace(noise_rate=round(forget_rate.known_rate(config, data), 6))  # human labels: their rate
     if piece.kind == "search":
-        config = config.replace(method="coteaching", search=piece.name)
+        config = config.replace(method=job.s2e_method, search=piece.name)
         summary = _search(config, data, rr.search_dir(out, piece.setting, piece.name), log)
         io.write_json(piece.path(out), summary)
         return f"best validation reward {summary['best_fitness']:.4f} after {summary['epochs_used']} epochs"
     if piece.kind == "s2e":
         summary = io.read_json(rr.search_summary(out, piece.setting, piece.name))
-        label, config, schedule = S2E_LABEL, config.replace(method="coteaching"), np.asarray(summary["best_schedule"])
+        label, config, schedule = (
+            s2e_label(job.s2e_method),
+            config.replace(method=job.s2e_method),
+            np.asarray(summary["best_schedule"]),
+        )
         extra = {"search": piece.name, "search_runtime_s": summary["runtime_s"]}
     else:
         label, config, extra = COMPARISON[piece.name], config.replace(method=piece.name), {}
@@ -164,16 +174,17 @@ def resolve(args: argparse.Namespace):
     return config, protocol_lib.departures(config, reference), settings, names, algorithms, note
 
 
-def start_folder(out: Path, config, protocol: str) -> None:
+def start_folder(out: Path, config, protocol: str, s2e_method: str = "coteaching") -> None:
     """Create ``out`` with reproduce.json, or check that a rerun matches it (fields added to Config since are
     taken at their current value)."""
-    record = {"protocol": protocol, "config": dataclasses.asdict(config)}
+    record = {"protocol": protocol, "config": dataclasses.asdict(config), "s2e_method": s2e_method}
     path = out / "reproduce.json"
     if path.exists():
         saved = io.read_json(path)
         before = dataclasses.asdict(Config.from_dict(saved["config"]))  # older field names renamed
         changed = [k for k, v in before.items() if record["config"].get(k, v) != v]
         changed += ["protocol"] if saved["protocol"] != protocol else []
+        changed += ["--s2e-method"] if saved.get("s2e_method", "coteaching") != s2e_method else []
         if changed:
             raise flags.UsageError(f"{out} holds a reproduction with other {', '.join(changed)}: rerun it with its "
                                     "flags (see its reproduce.json), or pass another --out")  # fmt: skip
@@ -198,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--methods", default=",".join([*COMPARISON, S2E]), help="methods to run (default: all + s2e)")
     run.add_argument("--search-algorithms", default="ng", help="search algorithms, the first gives S2E (default: ng)")
+    run.add_argument(
+        "--s2e-method",
+        default="coteaching",
+        choices=S2E_METHODS,
+        help="the method whose R(t) S2E searches and retrains (default: coteaching, the paper's)",
+    )
     run.add_argument("--smoke", action="store_true", help="the preset's quick variant (departs from the protocol)")
     flags.add_config_fields(parser.add_argument_group("config fields (memjax.config.Config)"))
     return parser
@@ -215,7 +232,7 @@ def main(argv=None) -> int:
         config, departed, settings, names, algorithms, note = resolve(args)
         flags.check_writable(out)
         arrays, num_classes = data_lib.load_arrays(config.dataset, config.data_dir)
-        start_folder(out, config, args.protocol)
+        start_folder(out, config, args.protocol, args.s2e_method)
     except (ValueError, OSError) as error:
         print(f"memjax: error: {error}", file=sys.stderr)
         return 2
@@ -231,7 +248,8 @@ def main(argv=None) -> int:
     if note:
         _log(note)
     try:
-        run_all(Job(config, args.protocol, settings, names, algorithms, out, header), arrays, num_classes, _log)
+        job = Job(config, args.protocol, settings, names, algorithms, out, header, args.s2e_method)
+        run_all(job, arrays, num_classes, _log)
     except KeyboardInterrupt:
         print("\nmemjax: interrupted; rerun the same command to continue (finished pieces are kept)", file=sys.stderr)
         return 130

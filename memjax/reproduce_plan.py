@@ -30,7 +30,8 @@ class Piece:
 @dataclasses.dataclass(frozen=True)
 class Job:
     """One reproduction: the base ``config`` (protocol applied), the ``protocol``'s name, the noise settings,
-    comparison names and search algorithms to run, the folder ``out`` and the results' ``header``."""
+    comparison names and search algorithms to run, the folder ``out``, the results' ``header`` and the method
+    whose R(t) S2E searches and retrains (the paper's: Co-teaching)."""
 
     config: Config
     protocol: str
@@ -39,6 +40,7 @@ class Job:
     algorithms: list[str]
     out: Path
     header: dict
+    s2e_method: str = "coteaching"
 
 
 def plan(settings: list[str], names: list[str], algorithms: list[str]) -> list[Piece]:

@@ -91,7 +91,8 @@ def collect(out: Path, settings: list[str], names: list[str]) -> list[dict]:
                 continue
             piece = load_piece(path)
             accs = accuracies(piece["metrics"]["test_acc"])
-            rows.append({"setting": setting, "name": name, "label": LABELS[name], **piece, "acc": accs})
+            label = piece["meta"].get("label", LABELS[name])  # S2E over another method names it
+            rows.append({"setting": setting, "name": name, "label": label, **piece, "acc": accs})
     return rows
 
 

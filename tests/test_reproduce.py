@@ -255,6 +255,23 @@ def test_rerun_with_other_flags_is_refused(smoke, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "other seeds" in err, err
     assert reproduce.main(["--dataset", "digits", "--out", str(tmp_path / "x")]) == 2  # reference needs a paper set
+    assert reproduce.main([*SMOKE, *METHODS, "--s2e-method", "jocor", "--out", str(out)]) == 2
+    assert "other --s2e-method" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_s2e_over_jocor_searches_and_retrains_jocor(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "_log", lambda message: None)
+    out = tmp_path / "out"
+    assert reproduce.main([*SMOKE, "--methods", "s2e", "--s2e-method", "jocor", "--out", str(out)]) == 0
+    piece = rr.load_piece(out / "sym50" / "s2e.npz")
+    summary = json.loads((out / "sym50" / "search_ng.json").read_text())
+    assert piece["meta"]["method"] == "jocor" and piece["meta"]["label"] == "S2E (JoCoR's R(t) searched)"
+    np.testing.assert_allclose(piece["schedule"], summary["best_schedule"], rtol=1e-6)
+    config = smoke_config("jocor")  # the piece is JoCoR retrained with the searched R(t), seed for seed
+    runs, _ = pipeline.retrain(config, data.make_dataset(data.load_digits(), config), {"s2e": piece["schedule"]})
+    np.testing.assert_allclose(piece["metrics"]["test_acc"], np.stack([r["metrics"]["test_acc"] for r in runs]))
+    assert read_csv(out / "results.csv")["s2e"]["label"] == "S2E (JoCoR's R(t) searched)"
 
 
 def test_search_checkpoint_survives_new_config_fields(tmp_path):
