@@ -169,6 +169,11 @@ def resolve(args: argparse.Namespace):
     algorithms = _names(args.search_algorithms, search.ALGORITHMS, "search algorithm(s)")
     names, settings = _names(args.methods, [*COMPARISON, S2E], "method(s)"), _names(args.settings, SETTINGS, "settings")
     pipeline.check(config, "search" if S2E in names else "method")
+    if S2E in names and not methods.follows_schedule(args.s2e_method, config.method_options):
+        raise ValueError(
+            f"--s2e-method {args.s2e_method}: its settings here ignore R(t) (e.g. the reference "
+            "protocol's fixed MentorNet percentile), so there is nothing to search: pick another"
+        )
     for setting in settings:  # human settings: the data set has human labels, and they are there
         data_lib.resolve(protocol_lib.for_setting(config, setting).dataset, config.data_dir)
     return config, protocol_lib.departures(config, reference), settings, names, algorithms, note

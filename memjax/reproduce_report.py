@@ -155,7 +155,7 @@ def markdown(rows: list[dict], header: dict, settings: list[str], names: list[st
         for name in names:
             row = mine.get(name)
             cells = [_cell(row["acc"][k]) for k in ACCURACIES] + [_runtime(row["meta"])] if row else ["not run yet"] * 4
-            lines.append(f"| {LABELS[name]} | {' | '.join(cells)} |")
+            lines.append(f"| {row['label'] if row else LABELS[name]} | {' | '.join(cells)} |")
     lines += ["", "## Final-epoch test accuracy (%), mean ± std over seeds", ""]
     lines += ["| method | " + " | ".join(settings) + " |", "|---|" + "---|" * len(settings)]
     for name in names:
@@ -163,7 +163,8 @@ def markdown(rows: list[dict], header: dict, settings: list[str], names: list[st
             next((_cell(r["acc"]["final"]) for r in rows if (r["setting"], r["name"]) == (s, name)), "—")
             for s in settings
         ]
-        lines.append(f"| {LABELS[name]} | {' | '.join(cells)} |")
+        label = next((r["label"] for r in rows if r["name"] == name), LABELS[name])
+        lines.append(f"| {label} | {' | '.join(cells)} |")
     lines += [""] + [f"![{title}]({file})" for file, title in header["figures"]]
     return "\n".join(lines) + "\n"
 

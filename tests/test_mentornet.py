@@ -38,10 +38,13 @@ def np_vstar_pd(loss, threshold, percent, gamma=1.0):
     return (diff <= 0).astype(np.float64)
 
 
+STEPS = 1000  # the run's steps in these tests: step s is at percent ⌊s / 10⌋
+
+
 def run_rule(options, logits, labels, carry, progress, key=None, keep=0.5):
     rule, initial, _ = methods.build(Config(method="mentornet", method_options=options), C)
     step = methods.Step(jnp.asarray(logits), jnp.asarray(labels), jnp.float32(keep), jnp.int32(0), 0,
-                        jnp.float32(progress), key)  # fmt: skip
+                        jnp.int32(round(progress * STEPS)), STEPS, key)  # fmt: skip
     return rule(step, initial if carry is None else carry)
 
 
@@ -53,7 +56,7 @@ def test_official_pd_over_batches_matches_numpy():
         out = run_rule(NO_DROPOUT, logits, labels, carry, progress)
         ce = np_ce(logits[0], labels)
         threshold = 0.5 * threshold + 0.5 * np.quantile(ce, 0.7, method="nearest")  # p fixed: R(t) plays no part
-        v = np_vstar_pd(ce, threshold, int(np.floor(progress * 100)))
+        v = np_vstar_pd(ce, threshold, (100 * round(progress * STEPS)) // STEPS)
         np.testing.assert_allclose(out.carry, threshold, rtol=1e-5)
         np.testing.assert_allclose(out.weights[0], v, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(out.loss, (v * ce).sum() / B, rtol=1e-5)  # reduce_mean(loss · v)
@@ -109,18 +112,28 @@ def test_reference_protocol_sets_the_official_pd_and_bad_plans_fail():
             methods.settings("mentornet", f"dropout={bad}")
 
 
-def test_engine_passes_the_share_of_training_done_to_the_rule():
+def test_engine_passes_the_step_of_the_run_to_the_rule():
     data = synthetic_dataset(40, (8, 8, 1))
     base, _, _ = methods.build(Config(method="standard"), 10)
 
-    def spy(step, carry):  # the standard objective, counting Σ progress and the steps
+    def spy(step, carry):  # the standard objective, counting Σ run_step, the steps and run_steps
         assert step.key is not None
-        return base(step, ())._replace(carry=carry + jnp.stack([step.progress, 1.0]))
+        return base(step, ())._replace(carry=carry + jnp.stack([step.run_step, 1, step.run_steps]))
 
     config = Config(model="mlp", batch_size=8, epochs=4)
-    engine = make_engine(config, data, method=RuleSpec(spy, jnp.zeros(2), 1))
+    engine = make_engine(config, data, method=RuleSpec(spy, jnp.zeros(3, jnp.int32), 1))
     state = init_state(engine, jax.random.key(0))
     state, _, _ = run_epoch(engine, device_data(data, 8), state, jnp.int32(2), jnp.float32(1.0), jax.random.key(1))
     steps = 40 // 8
-    expected = sum((2 * steps + i) / (4 * steps) for i in range(steps))
-    np.testing.assert_allclose(state.carry, [expected, steps], rtol=1e-6)
+    np.testing.assert_array_equal(state.carry, [sum(2 * steps + i for i in range(steps)), steps, steps * 4 * steps])
+
+
+@pytest.mark.parametrize("steps_per_epoch", [468, 117, 351])
+def test_percent_is_exact_at_every_boundary_under_jit(steps_per_epoch):
+    """⌊100·s/N⌋ in integers: a float division (XLA's multiply by the reciprocal) gave p − 1 at the first
+    step of every percent for N = 200 · 468."""
+    total = 200 * steps_per_epoch
+    first = np.asarray([-(-p * total // 100) for p in range(100)])  # the first step of each percent
+    percent = jax.jit(jax.vmap(lambda s: methods.Step(None, None, None, None, 0, s, total).percent))
+    np.testing.assert_array_equal(percent(jnp.asarray(first, jnp.int32)), np.arange(100))
+    np.testing.assert_array_equal(percent(jnp.asarray(first[1:] - 1, jnp.int32)), np.arange(99))

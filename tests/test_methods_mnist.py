@@ -92,4 +92,3 @@ def test_validation_counts_recover_pair45_where_anchors_fail_on_real_mnist(mnist
     estimate = np.asarray(transition.prepare(config, data, jax.random.split(jax.random.key(0), 2))["transition"])
     true = noise_matrix(config, 10, "mnist")
     assert np.abs(estimate - true).max() < 0.08, np.abs(estimate - true).max()
-    np.testing.assert_array_equal(estimate[0], estimate[1])  # no network: the same T for every run

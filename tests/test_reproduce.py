@@ -272,6 +272,15 @@ def test_s2e_over_jocor_searches_and_retrains_jocor(tmp_path, monkeypatch):
     runs, _ = pipeline.retrain(config, data.make_dataset(data.load_digits(), config), {"s2e": piece["schedule"]})
     np.testing.assert_allclose(piece["metrics"]["test_acc"], np.stack([r["metrics"]["test_acc"] for r in runs]))
     assert read_csv(out / "results.csv")["s2e"]["label"] == "S2E (JoCoR's R(t) searched)"
+    assert (out / "results.md").read_text().count("| S2E (JoCoR's R(t) searched) |") == 2  # both tables
+
+
+def test_s2e_over_a_method_that_ignores_the_schedule_is_refused(tmp_path, capsys):
+    args = ["--dataset", "mnist17k", "--methods", "s2e", "--s2e-method", "mentornet", "--out", str(tmp_path / "o")]
+    assert reproduce.main(args) == 2  # the reference protocol fixes MentorNet's percentile
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ignore R(t)" in err, err
+    assert not (tmp_path / "o").exists()
 
 
 def test_search_checkpoint_survives_new_config_fields(tmp_path):

@@ -30,6 +30,15 @@ def test_several_anchors_average_the_highest_rows_below_the_percentile(anchors):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
 
 
+def test_fewer_rows_below_the_percentile_than_anchors_averages_only_those():
+    probs = np.random.RandomState(7).dirichlet(np.ones(C), size=12).astype(np.float32)
+    got = np.asarray(transition.anchor_transition(jnp.asarray(probs), 97.0, 30))  # 30 > the 11 below
+    for i in range(C):
+        below = probs[:, i] < np.percentile(probs[:, i].astype(np.float64), 97, method="higher")
+        row = probs[below].mean(0)
+        np.testing.assert_allclose(got[i], row / row.sum(), rtol=1e-5)
+
+
 def test_validation_counts_are_the_confusion_rows_with_identity_for_absent_classes():
     rng = np.random.RandomState(0)
     clean = rng.randint(0, C - 1, 300)  # class C-1 never occurs
@@ -47,6 +56,7 @@ def test_estimator_choice_follows_clean_validation_and_the_reference_keeps_patri
     assert reference.clean_val and transition.estimator(reference) == "anchor"
     with pytest.raises(ValueError, match="needs clean validation labels: pass --clean-val"):
         transition.estimator(Config(method="fcorrection", method_options="estimator=val_counts"))
+    assert transition.estimator(Config(method="fcorrection", clean_val=True), truth_known=False) == "anchor"
 
 
 def test_prepare_with_val_counts_gives_every_run_the_validation_confusion():

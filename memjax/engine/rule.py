@@ -3,7 +3,7 @@ loss to differentiate and the per-sample weights it used (the methods live above
 
 The engine applies the method's ``num_nets`` networks to a batch and calls ``rule(step, carry)`` with
 :class:`Step` (logits that carry gradients, labels, the keep rate R(t) of the epoch, the 0-based epoch and
-step within it, the share of training done, and a PRNG key of the step) and the method's own carried
+step within it, the step of the whole run, and a PRNG key of the step) and the method's own carried
 state (e.g. MentorNet's moving threshold; ``()`` for most). The rule returns
 :class:`Objective`: the scalar loss (the sum of the networks' losses; each network's gradient only flows
 from its own term unless the method couples them, as JoCoR does), the per-network loss for the metrics,
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 
 class Step(NamedTuple):
@@ -29,8 +30,14 @@ class Step(NamedTuple):
     keep: jax.Array  # scalar float32: R(t) of this epoch
     epoch: jax.Array  # scalar int32, 0-based
     index: jax.Array | int = 0  # scalar int32: the 0-based step within the epoch
-    progress: jax.Array | float = 0.0  # scalar float32: the share of the run's steps done before this one
+    run_step: jax.Array | int = 0  # scalar int32: the 0-based step of the run (epoch · steps + index)
+    run_steps: int = 1  # static: the steps of the run's whole plan (epochs · steps per epoch)
     key: jax.Array | None = None  # a PRNG key of this step for stochastic rules (MentorNet's dropout)
+
+    @property
+    def percent(self) -> jax.Array:
+        """⌊100 · run_step / run_steps⌋ in 0..99, in integers (a float division is off by one at boundaries)."""
+        return jnp.minimum((100 * jnp.asarray(self.run_step, jnp.int32)) // self.run_steps, 99)
 
 
 class Objective(NamedTuple):

@@ -32,12 +32,13 @@ def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, ke
     x = scale_inputs(data.train_x[idx])
     y = data.train_y[idx]
     steps = engine.steps_per_epoch
-    progress = (epoch * steps + index) / (engine.num_epochs * steps)
+    run_step = jnp.asarray(epoch, jnp.int32) * steps + index
     rule_key = jax.random.fold_in(key, 1)  # the model's dropout keeps ``key`` itself
 
     def loss_fn(params):
         logits, stats = apply(engine, params, state.batch_stats, x, True, key)
-        objective = engine.rule(Step(logits, y, keep, epoch, index, progress, rule_key), state.carry)
+        step = Step(logits, y, keep, epoch, index, run_step, engine.num_epochs * steps, rule_key)
+        objective = engine.rule(step, state.carry)
         return objective.loss, (objective, stats)
 
     grads, (objective, stats) = jax.grad(loss_fn, has_aux=True)(state.params)

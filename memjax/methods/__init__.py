@@ -65,6 +65,14 @@ def build(config, num_classes: int) -> RuleSpec:
     return RuleSpec(rule, carry, method.num_nets)
 
 
+def follows_schedule(method: str, text: str = "") -> bool:
+    """Whether ``method`` with the settings of ``text`` reads R(t): it is driven by R(t) and its settings do not
+    fix what R(t) would set (MentorNet's ``percentile`` other than 0)."""
+    if not get(method).uses_schedule:
+        return False
+    return method != "mentornet" or settings(method, text).percentile == 0.0
+
+
 def default_schedule(config, tau: float | None = None) -> jnp.ndarray:
     """R(t) of ``config.method`` without a search: Co-teaching's with forget rate ``tau`` (default: the noise
     rate) for methods driven by R(t); all ones for the others."""
@@ -74,6 +82,6 @@ def default_schedule(config, tau: float | None = None) -> jnp.ndarray:
 
 
 __all__ = [
-    "METHODS", "Method", "Objective", "Rule", "Step", "build", "cross_entropy", "default_schedule", "get", "masked",
-    "settings",
+    "METHODS", "Method", "Objective", "Rule", "Step", "build", "cross_entropy", "default_schedule", "follows_schedule",
+    "get", "masked", "settings",
 ]  # fmt: skip

@@ -3,7 +3,7 @@ data-driven curriculum for very deep neural networks on corrupted labels", ICML 
 sample weighted by how far its loss is below a moving percentile of the batch losses.
 
 Per mini-batch, with the network's per-sample cross-entropies ℓ (B,), the percentile p, the carried
-threshold λ (λ₀ = 0) and the share of training done e = ⌊100·progress⌋ ∈ 0..99::
+threshold λ (λ₀ = 0) and the share of training done e = ⌊100·step/steps⌋ ∈ 0..99 (``Step.percent``)::
 
     q   = percentile(ℓ, 100·p)                # "nearest" rank: sorted(ℓ)[round(p·(B − 1))]
     λ  ← d·λ + (1 − d)·q                       # moving average, updated *before* it is used
@@ -116,8 +116,7 @@ def objective(settings: Settings, step: Step, carry) -> Objective:
     stopped = jax.lax.stop_gradient(losses[0])
     p = step.keep if settings.percentile == 0.0 else settings.percentile
     threshold = settings.decay * carry + (1.0 - settings.decay) * percentile_nearest(stopped, p)
-    percent = jnp.clip(jnp.floor(100.0 * step.progress), 0, 99).astype(jnp.int32)
-    v = weights(settings, stopped, threshold, step.keep, percent, step.key)[None]
+    v = weights(settings, stopped, threshold, step.keep, step.percent, step.key)[None]
     if settings.scale == "kept" and settings.soft_from >= 100:
         return masked(losses, v > 0, threshold)
     per_net = (losses * v).sum(-1) / (losses.shape[-1] if settings.scale == "batch" else jnp.maximum(v.sum(), 1.0))

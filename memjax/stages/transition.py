@@ -44,7 +44,9 @@ def anchor_transition(probs, percentile: float = 97.0, anchors: int = 1) -> jax.
         below = jnp.where(column < thresh, column, -jnp.inf)
         if anchors == 1:
             return probs[jnp.argmax(below)]
-        return probs[jax.lax.top_k(below, anchors)[1]].mean(0)
+        values, rows = jax.lax.top_k(below, min(anchors, probs.shape[0]))
+        weight = jnp.isfinite(values).astype(jnp.float32)  # fewer than k below the threshold: only those
+        return (probs[rows] * weight[:, None]).sum(0) / jnp.maximum(weight.sum(), 1.0)
 
     rows = jax.vmap(row, in_axes=1)(probs)
     return rows / rows.sum(axis=1, keepdims=True)
@@ -58,13 +60,15 @@ def count_transition(clean, noisy, num_classes: int) -> np.ndarray:
     return matrix
 
 
-def estimator(config) -> str:
-    """The estimator F-correction's settings ask for, ``auto`` resolved: ``val_counts`` under ``--clean-val``,
-    else ``anchor``; a one-line error for ``val_counts`` without clean validation labels."""
+def estimator(config, truth_known: bool = True) -> str:
+    """The estimator F-correction's settings ask for, ``auto`` resolved: ``val_counts`` under ``--clean-val``
+    (when the data knows clean labels apart from noisy ones: not own data without injected noise), else
+    ``anchor``; a one-line error for ``val_counts`` without clean validation labels."""
     name = methods.settings("fcorrection", config.method_options).estimator
+    clean = config.clean_val and config.val_fraction > 0 and truth_known
     if name == "auto":
-        return "val_counts" if config.clean_val and config.val_fraction > 0 else "anchor"
-    if name == "val_counts" and not (config.clean_val and config.val_fraction > 0):
+        return "val_counts" if clean else "anchor"
+    if name == "val_counts" and not clean:
         raise ValueError("fcorrection.estimator=val_counts needs clean validation labels: pass --clean-val and a "
                          "--val-fraction above 0, or use estimator=anchor")  # fmt: skip
     return name
@@ -98,7 +102,7 @@ def prepare(config, data, keys):
     every run)."""
     if methods.settings("fcorrection", config.method_options).matrix:
         return None
-    if estimator(config) == "val_counts":
+    if estimator(config, data.truth_known) == "val_counts":
         matrix = count_transition(data.val_clean, data.val_noisy, data.num_classes)
         return {"transition": jnp.broadcast_to(jnp.asarray(matrix, jnp.float32), (len(keys), *matrix.shape))}
     return {"transition": estimate(config, data, keys)}
