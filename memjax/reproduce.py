@@ -41,7 +41,7 @@ from memjax import reproduce_report as rr
 from memjax.config import Config
 from memjax.configs import get_config
 from memjax.protocol import COMPARISON, PAPER_SETTINGS, S2E, S2E_LABEL, SETTINGS
-from memjax.reproduce_plan import Job, Piece, plan
+from memjax.reproduce_plan import Job, Piece, plan, start_folder
 from memjax.search import driver
 from memjax.stages import forget_rate
 
@@ -177,25 +177,6 @@ def resolve(args: argparse.Namespace):
     for setting in settings:  # human settings: the data set has human labels, and they are there
         data_lib.resolve(protocol_lib.for_setting(config, setting).dataset, config.data_dir)
     return config, protocol_lib.departures(config, reference), settings, names, algorithms, note
-
-
-def start_folder(out: Path, config, protocol: str, s2e_method: str = "coteaching") -> None:
-    """Create ``out`` with reproduce.json, or check that a rerun matches it (fields added to Config since are
-    taken at their current value)."""
-    record = {"protocol": protocol, "config": dataclasses.asdict(config), "s2e_method": s2e_method}
-    path = out / "reproduce.json"
-    if path.exists():
-        saved = io.read_json(path)
-        before = dataclasses.asdict(Config.from_dict(saved["config"]))  # older field names renamed
-        changed = [k for k, v in before.items() if record["config"].get(k, v) != v]
-        changed += ["protocol"] if saved["protocol"] != protocol else []
-        changed += ["--s2e-method"] if saved.get("s2e_method", "coteaching") != s2e_method else []
-        if changed:
-            raise flags.UsageError(f"{out} holds a reproduction with other {', '.join(changed)}: rerun it with its "
-                                    "flags (see its reproduce.json), or pass another --out")  # fmt: skip
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    io.write_json(path, record)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks import bench
 from memjax import methods, protocol
 from memjax.config import Config
 from memjax.engine.rule import RuleSpec
@@ -16,7 +17,6 @@ from memjax.engine.state import device_data
 from memjax.engine.step import run_epoch
 from memjax.methods import mentornet
 from memjax.train import init_state, make_engine
-from tests.test_apply import synthetic_dataset
 
 B, C = 32, 5
 NO_DROPOUT = mentornet.OFFICIAL.replace("dropout=0.5:17:0.05:83", "dropout=")
@@ -79,17 +79,26 @@ def test_official_loss_gradient_is_weight_over_batch_times_softmax_residual():
 
 @pytest.mark.parametrize(("progress", "kept"), [(0.1, 16), (0.16, 16), (0.17, 30), (0.6, 30)])
 def test_example_dropout_keeps_the_planned_count_of_vstar(progress, kept):
+    """Dropout only zeroes weights of v*: in burn-in (v* = 1) exactly int(B·(1 − rate)) survive, after it
+    at most that many of v*'s; the draw follows the step's key."""
     rng = np.random.RandomState(2)
     logits, labels = (rng.randn(1, B, C) * 2).astype(np.float32), rng.randint(0, C, B).astype(np.int32)
-    plain = run_rule(NO_DROPOUT, logits, labels, None, progress)
+    plain = np.asarray(run_rule(NO_DROPOUT, logits, labels, None, progress).weights[0])
     masks = []
     for seed in range(3):
-        out = run_rule(mentornet.OFFICIAL, logits, labels, None, progress, jax.random.key(seed))
-        mask = np.asarray(mentornet.dropout_mask(jax.random.key(seed), B, 0.5 if progress < 0.17 else 0.05))
-        assert mask.sum() == kept  # int(B·(1 − rate)) of 32
-        np.testing.assert_allclose(out.weights[0], plain.weights[0] * mask, rtol=1e-6)
-        masks.append(mask)
-    assert not all((m == masks[0]).all() for m in masks[1:])  # the draw follows the step's key
+        out = np.asarray(run_rule(mentornet.OFFICIAL, logits, labels, None, progress, jax.random.key(seed)).weights[0])
+        dropped = out == 0
+        np.testing.assert_allclose(out[~dropped], plain[~dropped], rtol=1e-6)
+        assert (plain == 1).all() == (progress < 0.19)  # the official burn-in: epochs 0..18 of 100
+        assert dropped.sum() == B - kept if progress < 0.19 else (B - dropped.sum()) <= kept
+        masks.append(dropped)
+    assert not all((m == masks[0]).all() for m in masks[1:])
+
+
+def test_dropout_mask_draws_the_count_uniformly_without_replacement():
+    masks = np.asarray(jax.vmap(lambda k: mentornet.dropout_mask(k, B, 0.5))(jax.random.split(jax.random.key(0), 4000)))
+    assert (masks.sum(1) == 16).all()  # int(32 · 0.5), every draw
+    np.testing.assert_allclose(masks.mean(0), 0.5, atol=0.04)  # each position kept with probability 1/2
 
 
 def test_default_variant_follows_the_schedule():
@@ -113,7 +122,7 @@ def test_reference_protocol_sets_the_official_pd_and_bad_plans_fail():
 
 
 def test_engine_passes_the_step_of_the_run_to_the_rule():
-    data = synthetic_dataset(40, (8, 8, 1))
+    data = bench.synthetic_dataset(40, (8, 8, 1), num_val=40, num_test=40)
     base, _, _ = methods.build(Config(method="standard"), 10)
 
     def spy(step, carry):  # the standard objective, counting Σ run_step, the steps and run_steps

@@ -37,7 +37,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from memjax.methods.base import Method, Objective, Step, cross_entropy, masked
+from memjax.methods.base import Method, Objective, Step, cross_entropy
 
 SCALES = ("kept", "batch")
 OFFICIAL = "percentile=0.7,decay=0.5,burn_in=19,soft_from=90,dropout=0.5:17:0.05:83,scale=batch"
@@ -117,9 +117,8 @@ def objective(settings: Settings, step: Step, carry) -> Objective:
     p = step.keep if settings.percentile == 0.0 else settings.percentile
     threshold = settings.decay * carry + (1.0 - settings.decay) * percentile_nearest(stopped, p)
     v = weights(settings, stopped, threshold, step.keep, step.percent, step.key)[None]
-    if settings.scale == "kept" and settings.soft_from >= 100:
-        return masked(losses, v > 0, threshold)
-    per_net = (losses * v).sum(-1) / (losses.shape[-1] if settings.scale == "batch" else jnp.maximum(v.sum(), 1.0))
+    weighted = jnp.where(v > 0, losses * v, 0.0)  # a dropped sample's loss never enters, even a NaN one
+    per_net = weighted.sum(-1) / (losses.shape[-1] if settings.scale == "batch" else jnp.maximum(v.sum(), 1.0))
     return Objective(per_net.sum(), per_net, v, threshold)
 
 
