@@ -22,6 +22,7 @@ LEGACY = {  # fields before --method-options (config.json of older run folders) 
 }
 PHASES = {"decay_start": 0, "tk": 1}  # epochs at which a phase of training ends → the smallest value
 PHASE_OPTIONS = {"coteaching_plus.init_epoch": 0}  # the method options that are such epochs
+SEARCH_KEYS = ("generation", "search")  # the scope of the search's common random numbers (memjax.search.driver)
 WINDOWS = ("reward_epochs", "tally_epochs")  # averaging windows over the last epochs of a run
 
 
@@ -84,6 +85,9 @@ class Config:
     search_options: str = _field("", "the algorithm's own settings as KEY=VALUE,... (e.g. eta=3 for hyperband)")
     reward_epochs: int = _field(5, "reward = validation accuracy averaged over the last epochs")
     reward_networks: str = _field("mean", "mean | max: combine the two networks' validation accuracies")
+    search_keys: str = _field(
+        "generation", "generation | search: candidates share the training key within each generation, or all search"
+    )
     search_test_acc: bool = _field(
         False, "also evaluate every search candidate on the test split each epoch (diagnostics only; slower)"
     )
@@ -172,6 +176,8 @@ class Config:
 
     def _check_search(self) -> None:
         self._positive("population", "generations", "reward_epochs")
+        if self.search_keys not in SEARCH_KEYS:
+            raise ValueError(f"search_keys={self.search_keys!r}: use one of {', '.join(SEARCH_KEYS)}")
         if self.reward_epochs > self.epochs:
             raise ValueError(f"reward_epochs={self.reward_epochs} exceeds epochs={self.epochs}: lower --reward-epochs")
 

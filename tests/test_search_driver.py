@@ -245,3 +245,19 @@ def test_a_hyperband_rung_is_the_first_epochs_of_the_full_run_on_digits():
     loss = np.asarray(rebuilt(schedules[:, :4], keys)["train_loss"])
     np.testing.assert_array_equal(loss[:, :3], full["train_loss"][:, :3])
     assert np.all(loss[:, 3] != full["train_loss"][:, 3])
+
+
+@pytest.mark.parametrize("keys", ["generation", "search"])
+def test_candidates_share_the_training_key_within_a_generation_or_the_whole_search(keys):
+    seen = []
+
+    def spy(schedules, train_keys):
+        seen.append(np.asarray(jax.random.key_data(train_keys)))
+        return fake_evaluate(schedules, train_keys)
+
+    driver.run_search(_config("ng", search_keys=keys), spy)
+    assert all((k == k[0]).all() for k in seen)  # common random numbers within a generation
+    firsts = {k[0].tobytes() for k in seen}
+    assert len(seen) == 3 and len(firsts) == (1 if keys == "search" else 3)
+    with pytest.raises(ValueError, match="search_keys='any': use one of generation, search"):
+        Config(search_keys="any").validate("search")

@@ -100,3 +100,11 @@ def test_full_and_diagonal_forms_take_the_same_step_when_the_covariance_is_diago
     np.testing.assert_allclose(step_full[:d], step_diag[:d], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(step_full[on_diagonal], step_diag[d:], rtol=1e-4, atol=1e-5)
     assert np.abs(np.asarray(step_full[d:][rows != cols])).max() > 1e-3  # the full form also learns correlations
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_scaled_multiplies_the_covariance_by_the_factor_squared(full):
+    theta = _theta(full, d=4, seed=2)
+    grown = gaussian.scaled(theta, 1.7)
+    np.testing.assert_allclose(gaussian.covariance(grown), 1.7**2 * np.asarray(gaussian.covariance(theta)), rtol=1e-5)
+    np.testing.assert_array_equal(grown.mean, theta.mean)

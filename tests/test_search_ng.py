@@ -173,3 +173,29 @@ def test_search_options_set_structure_and_traced_numbers_with_one_line_errors():
         search.make_config("ng", 8, 40, "shaping=rank")
     with pytest.raises(ValueError, match="step_sigma=0.0 must be positive"):
         search.make_config("ng", 8, 40, "step_sigma=0")
+
+
+def test_flat_generations_are_those_whose_best_ties_with_the_rank_of_the_fraction():
+    def numpy_flat(fitness, fraction):  # cmaes.m: arfitness(1) == arfitness(ceil(0.7 λ)), best first
+        ranked = np.sort(np.where(np.isnan(fitness), -np.inf, fitness))[::-1]
+        return ranked[0] == ranked[int(np.ceil(fraction * len(fitness))) - 1]
+
+    rng = np.random.RandomState(0)
+    for _ in range(200):
+        fitness = rng.choice([0.3, 0.5, 0.5, np.nan], size=8)
+        for fraction in (0.5, 0.7, 1.0):
+            assert bool(ng.is_flat(jnp.asarray(fitness), fraction)) == numpy_flat(fitness, fraction)
+    assert ng.is_flat(jnp.array([0.5] * 6 + [0.1, 0.2]), 0.7)  # the 6th best (⌈5.6⌉) ties with the best
+    assert not ng.is_flat(jnp.array([0.5] * 5 + [0.1] * 3), 0.7)
+
+
+def test_a_flat_generation_widens_pth_and_keeps_its_mean_and_others_take_the_plain_step():
+    config = ng.NGConfig(population=8, space=BOX, first="gaussian", flat_growth=1.5)
+    state = ng.init(jax.random.key(0), config)
+    z, _ = ng.ask(jax.random.key(1), state)
+    flat = ng.tell(state, z, jnp.full(8, 0.4))  # all tie: u = 0, so no step, only the growth
+    np.testing.assert_allclose(flat.dist.mean, state.dist.mean)
+    np.testing.assert_allclose(gaussian.covariance(flat.dist), 2.25 * gaussian.covariance(state.dist), rtol=1e-5)
+    fitness = quadratic(z)  # distinct values: not flat, the same step as without the rule
+    plain = ng.tell(ng.init(jax.random.key(0), config.replace(flat_growth=1.0)), z, fitness)
+    chex.assert_trees_all_close(ng.tell(state, z, fitness).dist, plain.dist)

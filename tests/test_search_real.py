@@ -9,6 +9,8 @@ from scipy import stats
 
 from benchmarks import search_real
 from memjax import data as data_lib
+from memjax import retraining
+from memjax.search import driver
 
 
 @jax.jit
@@ -46,3 +48,35 @@ def test_every_setting_names_a_known_dataset_and_builds_a_valid_config():
     for setting, fields in search_real.SETTINGS.items():
         assert fields["dataset"] in ("digits", *data_lib.SHARED_FILES), fields  # offline data only
         search_real.make_config(setting, epochs=10, generations=3).validate("data")
+
+
+def test_the_pick_is_retrained_with_the_clis_retraining_keys():
+    config = search_real.make_config("digits-sym50", epochs=9, generations=2).replace(population=4)
+    result = search_real.one_search(config, fake_evaluate, seed=1)
+    schedule = driver.run_search(config.replace(seed=1), fake_evaluate).best_schedule
+    keys = retraining.retrain_keys(config.replace(seed=1), range(4))
+    test = np.asarray(fake_evaluate(jnp.stack([jnp.asarray(schedule)] * 4), keys)["test_acc"])
+    np.testing.assert_allclose(result["retrained"], test[:, -5:, :].mean(axis=(1, 2)), rtol=1e-6)
+    assert result["pick_retrained"] == pytest.approx(np.mean(result["retrained"]))
+    assert len(set(np.round(result["retrained"], 6))) == 4  # four keys, four runs
+
+
+def test_the_table_gives_ngs_one_sided_p_values_on_reward_test_and_retrained():
+    def fake(value):
+        return {
+            "pick_reward": value,
+            "pick_test": value / 2,
+            "pick_retrained": 1 - value,
+            "tau": {"noisy": 0.1, "clean": 0.2},
+        }
+
+    searches = {"NG": [fake(v) for v in (0.5, 0.6, 0.7)], "random": [fake(v) for v in (0.1, 0.2, 0.3)]}
+    algorithms = {}
+    for label, runs in searches.items():
+        algorithms[label] = {k: search_real.quartiles([r[k] for r in runs]) for k in runs[0] if k != "tau"}
+        algorithms[label].update(searches=runs, tau_noisy=[0.1] * 3, tau_clean=[0.2] * 3)
+    text = search_real.table({"settings": {"digits-sym50": {"algorithms": algorithms}}})
+    greater = stats.mannwhitneyu([0.5, 0.6, 0.7], [0.1, 0.2, 0.3], alternative="greater").pvalue
+    less = stats.mannwhitneyu([0.5, 0.4, 0.3], [0.9, 0.8, 0.7], alternative="greater").pvalue
+    assert f"| {greater:.2f} / {greater:.2f} / {less:.2f} |" in text  # NG's retrained values are the lower ones
+    assert "| digits-sym50 | NG | 60.0 [55.0, 65.0] | 30.0 [27.5, 32.5] | 40.0 [35.0, 45.0] |" in text

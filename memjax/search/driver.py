@@ -11,7 +11,9 @@ generation that would exceed it. A generation is one ask/tell (for Hyperband: on
   E-epoch run trains on the first E entries of the candidate's T-epoch schedule R(t; α) and is the first E
   epochs of the T-epoch run (same learning-rate plan). Generations larger than ``config.population`` are
   evaluated in chunks of at most K. Candidates of a generation share one training key (common random
-  numbers: same initialisation and batch order, so the ranking reflects the schedules).
+  numbers: same initialisation and batch order, so the ranking reflects the schedules); with
+  ``config.search_keys="search"`` every generation uses the same key too, so that the best-ever pick
+  compares paired runs rather than the luck of each generation's key.
 * Reward (:func:`reward`): validation accuracy averaged over the last ``config.reward_epochs`` epochs and
   over the networks (``reward_networks="mean"``) or the best one (``"max"``); never test accuracy. A
   diverged (NaN) run gets ``WORST_FITNESS``.
@@ -138,10 +140,12 @@ def run_search(
     generations, used = int(counts[0]), int(counts[1])
     if resumed is not None and generations:
         resumed({"generation": generations, "epochs_used": used, "epochs_budget": total})
+    shared_key = jax.random.fold_in(init_key, 1)  # search_keys="search": every candidate's training key
     schedule_fn = jax.jit(jax.vmap(lambda a: s2e_schedule(a, config.epochs, config.min_keep)))
     while True:
         epochs = algo.budget(state)
         next_key, ask_key, train_key = jax.random.split(key, 3)
+        train_key = shared_key if config.search_keys == "search" else train_key
         z, alpha = ask(ask_key, state)
         if used + len(z) * epochs > total:
             break

@@ -59,6 +59,15 @@ def cholesky(theta: Gaussian) -> jax.Array:
     return jnp.tril(theta.scale, -1) + jnp.diag(jnp.exp(jnp.diag(theta.scale)))
 
 
+def scaled(theta: Gaussian, factor) -> Gaussian:
+    """N(μ, factor² Σ): L → factor · L (the log-stored diagonal shifts by log factor)."""
+    log_factor = jnp.log(jnp.asarray(factor, jnp.float32))
+    if not theta.full:
+        return theta.replace(scale=theta.scale + log_factor)
+    diagonal = jnp.diag(jnp.diag(theta.scale) + log_factor)
+    return theta.replace(scale=jnp.tril(theta.scale, -1) * factor + diagonal)
+
+
 def covariance(theta: Gaussian) -> jax.Array:
     chol = cholesky(theta)
     return chol @ chol.T

@@ -68,6 +68,13 @@ Three changes, each measured there:
 * ``mean_candidate``: candidate 0 of every later generation is μ itself (the search's current estimate,
   evaluated once per generation; the score of a point at μ has no μ component).
 
+* a flat generation (``flat_fraction``, ``flat_growth``): when the best fitness equals the ⌈0.7 K⌉-th
+  best, the ranking cannot tell the selected candidates apart (u = 0 when all tie) and pθ would stay put;
+  its spread then grows by 1.5 (CMA-ES's flat-fitness rule, Hansen's cmaes.m: σ·exp(0.2 + c_σ/d_σ), ≈ 1.5
+  for d = 12, K = 8). S2E's space has such plateaus: wherever D + I ≥ 1 at every epoch the schedule is
+  clipped to R ≡ 1, and on digits sym-50 NG settled there (every candidate the same run) in two of ten
+  searches. Measured (docs/results.md): it changed none of the ten digits sym-50 picks at 0.7 / 1.5.
+
 ``budget_aware`` (η_σ·min(√(25/G), 2), off by default) contracts pθ faster in short searches. It helped
 with a clean validation reward (digits pair-45: 61.3 against 60.9 test accuracy of the pick) and hurt
 with a noisy one (digits sym-50: 92.6 against 93.6): a faster contraction chases the reward's noise.
@@ -79,6 +86,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from memjax.search import base, gaussian
@@ -103,6 +111,8 @@ class NGConfig(base.SearchConfig):
     step_mean: float = 1.5  # η_μ
     step_sigma: float = 0.3  # η_σ of a 25-generation search (see budget_aware)
     budget_aware: bool = False  # η_σ · min(√(25 / generations), 2) for shorter searches (module docstring)
+    flat_fraction: float = 0.7  # a generation is flat when this fraction of it ties with its best (1: never)
+    flat_growth: float = 1.5  # pθ's spread times this after a flat generation (CMA-ES's exp(0.2 + c_σ/d_σ))
     sigma0: float = 0.4  # σ₀ in z
     damping: float = 1e-3  # λ
 
@@ -114,6 +124,9 @@ class NGConfig(base.SearchConfig):
         for name in ("step_mean", "step_sigma", "sigma0"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"NG {name}={getattr(self, name)} must be positive: pass e.g. {name}=1.0")
+        if not 0.0 < self.flat_fraction <= 1.0 or self.flat_growth < 1.0:
+            raise ValueError(f"NG flat_fraction={self.flat_fraction} must lie in (0, 1] and flat_growth="
+                             f"{self.flat_growth} be >= 1: pass e.g. flat_fraction=0.7 flat_growth=1.5")  # fmt: skip
         if self.damping < 0:
             raise ValueError(f"NG damping={self.damping} must be >= 0: pass e.g. damping=0.001")
 
@@ -230,9 +243,19 @@ def natural_gradient_step(dist: gaussian.Gaussian, z, u, damping) -> jax.Array:
     return jax.scipy.linalg.solve(fisher, grad, assume_a="pos")
 
 
+def is_flat(fitness, fraction: float) -> jax.Array:
+    """Whether the best fitness equals the ⌈fraction · K⌉-th best (NaN the worst): the ranking cannot tell
+    the selected candidates apart (CMA-ES's flat-fitness test, Hansen's cmaes.m, with fraction 0.7)."""
+    ranked = jnp.sort(base.worst_if_nan(fitness))[::-1]
+    return ranked[0] == ranked[max(int(np.ceil(fraction * ranked.shape[0])) - 1, 0)]
+
+
 def tell(state: NGState, z, fitness) -> NGState:
-    dist, params = state.dist, state.params
-    step = natural_gradient_step(dist, z, utilities(fitness, state.config.shaping), params.damping)
+    dist, params, config = state.dist, state.params, state.config
+    step = natural_gradient_step(dist, z, utilities(fitness, config.shaping), params.damping)
     flat = gaussian.flatten(dist)
     rate = jnp.where(jnp.arange(flat.shape[0]) < dist.dim, params.step_mean, params.step_sigma)
-    return base.record(state.replace(dist=gaussian.unflatten(dist, flat + rate * step)), z, fitness)
+    dist = gaussian.unflatten(dist, flat + rate * step)
+    grown = gaussian.scaled(dist, config.flat_growth)
+    dist = jax.tree.map(lambda g, d: jnp.where(is_flat(fitness, config.flat_fraction), g, d), grown, dist)
+    return base.record(state.replace(dist=dist), z, fitness)
