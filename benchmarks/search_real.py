@@ -92,8 +92,9 @@ def one_search(config: Config, evaluate, seed: int, start=None) -> dict:
         calls.append(metrics)
         return metrics
 
-    result = driver.run_search(config.replace(seed=seed), recording, start=start)
-    retrained = retrained_test(config.replace(seed=seed), evaluate, result.best_schedule)
+    config = config.replace(seed=seed)
+    result = driver.run_search(config, recording, start=start)
+    retrained = retrained_test(config, evaluate, result.best_schedule)
     last = config.reward_epochs
     rows = {"epochs": [], "used": [], "reward": [], "reward_clean": [], "test": []}
     for m in calls:

@@ -126,7 +126,7 @@ class NGConfig(base.SearchConfig):
                 raise ValueError(f"NG {name}={getattr(self, name)} must be positive: pass e.g. {name}=1.0")
         if not 0.0 < self.flat_fraction <= 1.0 or self.flat_growth < 1.0:
             raise ValueError(f"NG flat_fraction={self.flat_fraction} must lie in (0, 1] and flat_growth="
-                             f"{self.flat_growth} be >= 1: pass e.g. flat_fraction=0.7 flat_growth=1.5")  # fmt: skip
+                             f"{self.flat_growth} be >= 1: pass e.g. flat_fraction=0.7,flat_growth=1.5")  # fmt: skip
         if self.damping < 0:
             raise ValueError(f"NG damping={self.damping} must be >= 0: pass e.g. damping=0.001")
 
@@ -255,7 +255,6 @@ def tell(state: NGState, z, fitness) -> NGState:
     step = natural_gradient_step(dist, z, utilities(fitness, config.shaping), params.damping)
     flat = gaussian.flatten(dist)
     rate = jnp.where(jnp.arange(flat.shape[0]) < dist.dim, params.step_mean, params.step_sigma)
-    dist = gaussian.unflatten(dist, flat + rate * step)
-    grown = gaussian.scaled(dist, config.flat_growth)
-    dist = jax.tree.map(lambda g, d: jnp.where(is_flat(fitness, config.flat_fraction), g, d), grown, dist)
+    growth = jnp.where(is_flat(fitness, config.flat_fraction), config.flat_growth, 1.0)
+    dist = gaussian.scaled(gaussian.unflatten(dist, flat + rate * step), growth)
     return base.record(state.replace(dist=dist), z, fitness)
