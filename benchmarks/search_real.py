@@ -43,7 +43,7 @@ from scipy import stats
 
 from memjax import data as data_lib
 from memjax import io, methods, pipeline, plots, retraining
-from memjax.config import Config
+from memjax.config import SEARCH_KEYS, Config
 from memjax.search import driver
 from memjax.stages import forget_rate
 
@@ -61,16 +61,18 @@ DEFAULT_SETTINGS = ("digits-sym50", "digits-pair45-clean", "mnist17k-sym50", "mn
 PROTOCOL = {"model": "mlp", "population": 8, "reward_epochs": 5, "method_options": "coteaching_plus.init_epoch=0"}
 
 
-def make_config(setting: str, epochs: int | None = None, generations: int | None = None) -> Config:
-    """The run config of ``setting`` (its own T and generations unless given): the lr decays over the last
-    third of T, Co-teaching's tk is scaled from the presets' 10 of 200 epochs (to 1); every candidate's test
-    accuracy is measured too (``search_test_acc``) for the comparison."""
+def make_config(
+    setting: str, epochs: int | None = None, generations: int | None = None, search_keys: str | None = None
+) -> Config:
+    """The run config of ``setting`` (its own T and generations unless given; the CLI's ``--search-keys``
+    unless given): the lr decays over the last third of T, Co-teaching's tk is scaled from the presets' 10
+    of 200 epochs (to 1); every candidate's test accuracy is measured too (``search_test_acc``)."""
     fields = dict(SETTINGS[setting])
     own_epochs, own_generations = fields.pop("epochs"), fields.pop("generations")
     epochs, generations = epochs or own_epochs, generations or own_generations
     config, _ = Config(**fields, **PROTOCOL).with_epochs(epochs)  # Co-teaching's tk scaled as the CLI does
     config = config.replace(decay_start=epochs - max(1, epochs // 3), generations=generations)
-    return config.replace(search_test_acc=True)
+    return config.replace(search_test_acc=True, search_keys=search_keys or config.search_keys)
 
 
 def window_mean(values: np.ndarray, last: int) -> np.ndarray:
@@ -166,13 +168,11 @@ def summarise(searches: list[dict], runtime_s: float, grid: np.ndarray) -> dict:
     }
 
 
-def run_setting(
-    setting, seeds, algorithms, previous=None, save=lambda out: None, epochs=None, generations=None, log=print
-) -> dict:
+def run_setting(setting, seeds, algorithms, previous=None, save=lambda out: None, log=print, **protocol) -> dict:
     """Every algorithm of ``algorithms`` on ``setting`` over ``seeds`` search seeds. Entries of ``previous`` (an
     earlier result of this setting) are kept when its config and seeds are the same: those algorithms are
-    not run again. ``save(out)`` is called after each algorithm."""
-    config = make_config(setting, epochs, generations)
+    not run again. ``save(out)`` is called after each algorithm; ``protocol``: :func:`make_config`'s overrides."""
+    config = make_config(setting, **protocol)
     budget = config.generations * config.population * config.epochs
     grid = np.linspace(0, budget, 101)
     out = {"config": json.loads(json.dumps(config.__dict__)), "seeds": seeds, "budget_epochs": budget}
@@ -253,6 +253,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=None, help="T (default: the setting's own)")
     parser.add_argument("--generations", type=int, default=None, help="default: the setting's own")
+    parser.add_argument("--search-keys", choices=SEARCH_KEYS, default=None, help="default: the CLI's")
     args = parser.parse_args(argv)
     path = args.out / "search_real.json"
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -268,7 +269,8 @@ def main(argv=None) -> None:
 
     for setting in args.settings:
         previous = results["settings"].get(setting)
-        out = run_setting(setting, args.seeds, args.algorithms, previous, save(setting), args.epochs, args.generations)
+        protocol = {"epochs": args.epochs, "generations": args.generations, "search_keys": args.search_keys}
+        out = run_setting(setting, args.seeds, args.algorithms, previous, save(setting), **protocol)
         save(setting)(out)
     shown = {"settings": {s: results["settings"][s] for s in args.settings}}
     plot(shown, args.out / "search_real.png")
