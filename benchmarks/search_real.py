@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 from pathlib import Path
 
 import jax
@@ -41,8 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from benchmarks import search_report
 from memjax import data as data_lib
-from memjax import io, methods, pipeline, plots, retraining
+from memjax import io, methods, pipeline, retraining
 from memjax.config import SEARCH_KEYS, Config
 from memjax.search import driver
 from memjax.stages import forget_rate
@@ -62,17 +62,23 @@ PROTOCOL = {"model": "mlp", "population": 8, "reward_epochs": 5, "method_options
 
 
 def make_config(
-    setting: str, epochs: int | None = None, generations: int | None = None, search_keys: str | None = None
+    setting: str,
+    epochs: int | None = None,
+    generations: int | None = None,
+    search_keys: str | None = None,
+    ng_options: str = "",
 ) -> Config:
     """The run config of ``setting`` (its own T and generations unless given; the CLI's ``--search-keys``
-    unless given): the lr decays over the last third of T, Co-teaching's tk is scaled from the presets' 10
-    of 200 epochs (to 1); every candidate's test accuracy is measured too (``search_test_acc``)."""
+    unless given; ``ng_options``: NG's ``--search-options``, the other algorithms keep their defaults): the
+    lr decays over the last third of T, Co-teaching's tk is scaled from the presets' 10 of 200 epochs (to
+    1); every candidate's test accuracy is measured too (``search_test_acc``)."""
     fields = dict(SETTINGS[setting])
     own_epochs, own_generations = fields.pop("epochs"), fields.pop("generations")
     epochs, generations = epochs or own_epochs, generations or own_generations
     config, _ = Config(**fields, **PROTOCOL).with_epochs(epochs)  # Co-teaching's tk scaled as the CLI does
     config = config.replace(decay_start=epochs - max(1, epochs // 3), generations=generations)
-    return config.replace(search_test_acc=True, search_keys=search_keys or config.search_keys)
+    config = config.replace(search_test_acc=True, search_options=ng_options)
+    return config.replace(search_keys=search_keys or config.search_keys)
 
 
 def window_mean(values: np.ndarray, last: int) -> np.ndarray:
@@ -138,36 +144,6 @@ def retrained_test(config: Config, evaluate, schedule) -> np.ndarray:
     return window_mean(np.asarray(jax.device_get(evaluate(schedules, keys))["test_acc"]), config.reward_epochs)
 
 
-def on_grid(search: dict, grid: np.ndarray) -> np.ndarray:
-    """Best reward so far after each number of trained epochs in ``grid`` (NaN before the first full run)."""
-    used, best = np.asarray(search["used"]), np.asarray(search["best"], np.float64)
-    index = np.searchsorted(used, grid, side="right") - 1
-    values = np.where(index >= 0, best[np.maximum(index, 0)], -np.inf)
-    return np.where(np.isfinite(values), values, np.nan)
-
-
-def quartiles(values) -> list[float]:
-    """25/50/75% over seeds (axis 0), ignoring NaN; NaN where every seed is NaN (no full-budget run yet)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns about the all-NaN columns
-        return np.nanquantile(np.asarray(values, np.float64), [0.25, 0.5, 0.75], axis=0).tolist()
-
-
-def summarise(searches: list[dict], runtime_s: float, grid: np.ndarray) -> dict:
-    """One algorithm's entry: quartiles over seeds of its curve, pick and τ, and every search."""
-    curves = np.stack([on_grid(s, grid) for s in searches])
-    return {
-        "curve": quartiles(curves),
-        "pick_test": quartiles([s["pick_test"] for s in searches]),
-        "pick_reward": quartiles([s["pick_reward"] for s in searches]),
-        "pick_retrained": quartiles([s["pick_retrained"] for s in searches]),
-        "tau_noisy": quartiles([s["tau"]["noisy"] for s in searches]),
-        "tau_clean": quartiles([s["tau"]["clean"] for s in searches]),
-        "searches": searches,
-        "runtime_s": round(runtime_s, 1),
-    }
-
-
 def run_setting(setting, seeds, algorithms, previous=None, save=lambda out: None, log=print, **protocol) -> dict:
     """Every algorithm of ``algorithms`` on ``setting`` over ``seeds`` search seeds. Entries of ``previous`` (an
     earlier result of this setting) are kept when its config and seeds are the same: those algorithms are
@@ -190,59 +166,14 @@ def run_setting(setting, seeds, algorithms, previous=None, save=lambda out: None
             continue
         evaluate = evaluate or pipeline.make_evaluate(config, data)  # compiled once per shape, shared
         began = time.perf_counter()
-        searches = [one_search(config.replace(search=name), evaluate, seed, start) for seed in range(seeds)]
-        out["algorithms"][label] = summarise(searches, time.perf_counter() - began, grid)
+        algo_config = config.replace(search=name, search_options=config.search_options if name == "ng" else "")
+        searches = [one_search(algo_config, evaluate, seed, start) for seed in range(seeds)]
+        out["algorithms"][label] = search_report.summarise(searches, time.perf_counter() - began, grid)
         log(f"{setting} {label}: {out['algorithms'][label]['runtime_s']} s")
         save(out)
     order = [ALGORITHMS[n] for n in ALGORITHMS if ALGORITHMS[n] in out["algorithms"]]
     out["algorithms"] = {label: out["algorithms"][label] for label in order}
     return out
-
-
-def table(results: dict) -> str:
-    """Markdown: per setting and algorithm the final best reward, the pick's test accuracy (its own run and
-    retrained), Kendall's τ (medians [25%, 75%] over seeds) and one-sided Mann–Whitney U p-values that NG's
-    final reward / pick's test accuracy / retrained accuracy are larger than the algorithm's."""
-
-    def cell(q, scale=100.0):
-        return f"{scale * q[1]:.1f} [{scale * q[0]:.1f}, {scale * q[2]:.1f}]"
-
-    def p_larger(ng, other, key):
-        if other is ng:
-            return "—"
-        a, b = ([s[key] for s in x["searches"]] for x in (ng, other))
-        return f"{stats.mannwhitneyu(a, b, alternative='greater').pvalue:.2f}"
-
-    lines = [
-        "| setting | algorithm | best reward (val, %) | test acc. of the pick (%) | the pick retrained (%) "
-        "| τ noisy val | τ clean val | p(NG>x) reward / test / retrained |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for setting, res in results["settings"].items():
-        ng = res["algorithms"].get("NG")
-        for label, a in res["algorithms"].items():
-            taus = [f"{a[k][1]:+.2f} [{a[k][0]:+.2f}, {a[k][2]:+.2f}]" for k in ("tau_noisy", "tau_clean")]
-            keys = ("pick_reward", "pick_test", "pick_retrained")
-            p = " / ".join(p_larger(ng, a, key) for key in keys) if ng and a is not ng else "—"
-            cells = [setting, label, *(cell(a[key]) for key in keys), *taus, p]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def plot(results: dict, path: Path) -> None:
-    """Best reward so far against trained epochs, one panel per setting (median and 25–75% bands)."""
-    settings = results["settings"]
-    fig, axes = plots.figure(len(settings), size=(5.2 * len(settings), 3.8))
-    for ax, (setting, res) in zip(np.atleast_1d(axes), settings.items(), strict=True):
-        grid = np.asarray(res["grid"])
-        for label, a in res["algorithms"].items():
-            q25, median, q75 = (np.asarray(q) for q in a["curve"])
-            (line,) = ax.plot(grid, 100 * median, label=label)
-            ax.fill_between(grid, 100 * q25, 100 * q75, alpha=0.15, color=line.get_color())
-        ax.set(xlabel="trained epochs", title=f"{setting} ({res['seeds']} search seeds)")
-        ax.legend(fontsize=8)
-    np.atleast_1d(axes)[0].set_ylabel("best validation reward so far (%)")
-    plots.save(fig, path)
 
 
 def main(argv=None) -> None:
@@ -254,6 +185,7 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="T (default: the setting's own)")
     parser.add_argument("--generations", type=int, default=None, help="default: the setting's own")
     parser.add_argument("--search-keys", choices=SEARCH_KEYS, default=None, help="default: the CLI's")
+    parser.add_argument("--ng-options", default="", help="NG's --search-options (e.g. step_mean=1.0)")
     args = parser.parse_args(argv)
     path = args.out / "search_real.json"
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -270,11 +202,12 @@ def main(argv=None) -> None:
     for setting in args.settings:
         previous = results["settings"].get(setting)
         protocol = {"epochs": args.epochs, "generations": args.generations, "search_keys": args.search_keys}
+        protocol["ng_options"] = args.ng_options
         out = run_setting(setting, args.seeds, args.algorithms, previous, save(setting), **protocol)
         save(setting)(out)
     shown = {"settings": {s: results["settings"][s] for s in args.settings}}
-    plot(shown, args.out / "search_real.png")
-    print(table(shown))
+    search_report.plot(shown, args.out / "search_real.png")
+    print(search_report.table(shown))
     print(f"\nwrote {path} and {args.out}/search_real.png")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmarks import search_real
+from benchmarks import search_real, search_report
 from memjax import data as data_lib
 from memjax import retraining
 from memjax.search import driver
@@ -39,7 +39,7 @@ def test_one_search_records_every_candidate_and_returns_the_drivers_pick(search)
     if search == "hyperband":
         assert set(epochs) == {1, 3, 9}  # rungs of 1 and 3 epochs are trained, but never picked
     grid = np.array([0, used[0] - 1, used[0], used[-1]])
-    curve = search_real.on_grid(result, grid)
+    curve = search_report.on_grid(result, grid)
     assert np.isnan(curve[0]) and np.isnan(curve[1]) and np.isnan(curve[2]) == (not full[0])
     assert curve[-1] == pytest.approx(result["pick_reward"])
 
@@ -73,9 +73,9 @@ def test_the_table_gives_ngs_one_sided_p_values_on_reward_test_and_retrained():
     searches = {"NG": [fake(v) for v in (0.5, 0.6, 0.7)], "random": [fake(v) for v in (0.1, 0.2, 0.3)]}
     algorithms = {}
     for label, runs in searches.items():
-        algorithms[label] = {k: search_real.quartiles([r[k] for r in runs]) for k in runs[0] if k != "tau"}
+        algorithms[label] = {k: search_report.quartiles([r[k] for r in runs]) for k in runs[0] if k != "tau"}
         algorithms[label].update(searches=runs, tau_noisy=[0.1] * 3, tau_clean=[0.2] * 3)
-    text = search_real.table({"settings": {"digits-sym50": {"algorithms": algorithms}}})
+    text = search_report.table({"settings": {"digits-sym50": {"algorithms": algorithms}}})
     greater = stats.mannwhitneyu([0.5, 0.6, 0.7], [0.1, 0.2, 0.3], alternative="greater").pvalue
     less = stats.mannwhitneyu([0.5, 0.4, 0.3], [0.9, 0.8, 0.7], alternative="greater").pvalue
     assert f"| {greater:.2f} / {greater:.2f} / {less:.2f} |" in text  # NG's retrained values are the lower ones
