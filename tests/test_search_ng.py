@@ -199,3 +199,23 @@ def test_a_flat_generation_widens_pth_and_keeps_its_mean_and_others_take_the_pla
     fitness = quadratic(z)  # distinct values: not flat, the same step as without the rule
     plain = ng.tell(ng.init(jax.random.key(0), config.replace(flat_growth=1.0)), z, fitness)
     chex.assert_trees_all_close(ng.tell(state, z, fitness).dist, plain.dist)
+
+
+def test_a_step_that_diverges_is_not_taken_and_a_finite_one_is():
+    """The full form's first-order step in Cholesky coordinates overflows at a large η_σ (here 300: the log
+    diagonal moves by hundreds, exp overflows float32); pθ then stays where it was, and the best still updates."""
+    config = ng.NGConfig(population=8, space=BOX, first="gaussian")
+    state = ng.init(jax.random.key(0), config)
+    z, _ = ng.ask(jax.random.key(1), state)
+    fitness = quadratic(z)
+    wild = ng.init(jax.random.key(0), config, ng.default_params(config).replace(step_sigma=jnp.float32(300.0)))
+    rate = jnp.where(jnp.arange(gaussian.flatten(state.dist).shape[0]) < D, 1.5, 300.0)
+    step = ng.natural_gradient_step(state.dist, z, ng.utilities(fitness), 1e-3)
+    assert not np.isfinite(
+        gaussian.cholesky(gaussian.unflatten(state.dist, gaussian.flatten(state.dist) + rate * step))
+    ).all()
+    told = ng.tell(wild, z, fitness)
+    chex.assert_trees_all_close(told.dist, wild.dist)
+    assert float(told.best.fitness) == pytest.approx(float(jnp.max(fitness)))
+    moved = ng.tell(state, z, fitness)  # the tuned step is finite and taken
+    assert np.isfinite(gaussian.flatten(moved.dist)).all() and not np.allclose(moved.dist.mean, state.dist.mean)

@@ -89,16 +89,24 @@ def test_the_best_candidate_ever_survives_a_worse_generation():
     np.testing.assert_array_equal(state.best.z, z_good[1])
 
 
-def test_short_searches_start_uniform_and_contract_faster_long_ones_keep_the_tuned_defaults():
+def test_short_searches_start_uniform_and_take_a_larger_covariance_step_with_a_clean_reward():
     config = Config(search="ng", epochs=10, population=8, generations=3)
     short = driver.algorithm_config(config)
-    assert short.generations == 3 and ng.first_for(short) == "uniform"
-    assert float(ng.default_params(short).step_sigma) == pytest.approx(0.3)  # budget_aware is off by default
-    aware = driver.algorithm_config(config.replace(search_options="budget_aware=true"))
-    assert float(ng.default_params(aware).step_sigma) == pytest.approx(0.6)  # 0.3 · min(√(25/3), 2)
-    assert ng.step_sigma_for(aware.replace(generations=16)) == pytest.approx(0.3 * 1.25)
-    assert ng.step_sigma_for(aware.replace(generations=25)) == pytest.approx(0.3)
-    tuned = driver.algorithm_config(config.replace(generations=25))
-    assert ng.first_for(tuned) == "gaussian" and ng.first_for(tuned.replace(first="uniform")) == "uniform"
-    with pytest.raises(ValueError, match="unknown NG first='sobol'"):
-        ng.NGConfig(first="sobol")
+    assert short.generations == 3 and ng.first_for(short) == "uniform" and not short.clean_reward
+    assert float(ng.default_params(short).step_sigma) == pytest.approx(0.3)  # a noisy-label reward
+    clean = driver.algorithm_config(config.replace(clean_val=True))  # --clean-val reaches NG
+    assert clean.clean_reward and float(ng.default_params(clean).step_sigma) == pytest.approx(1.0)
+    assert ng.step_sigma_for(clean.replace(generations=12)) == pytest.approx(0.3)  # Gaussian start: tuned η_σ
+    assert ng.step_sigma_for(clean.replace(step_sigma_clean=0.7)) == pytest.approx(0.7)
+    # both rates follow the diagonal form's closed form (SNES),
+    # log σ ← log σ + (η_σ/2) Σ_k u_k (ε_k² − 1), on a population whose better half lies near the mean
+    diag = {"full": False, "mean_candidate": False, "warm_start": False, "damping": 0.0}
+    eps = np.array([[0.2] * 12, [-0.2] * 12, [2.0] * 12, [-2.0] * 12], np.float32)
+    fitness = jnp.array([0.9, 0.8, 0.1, 0.2])
+    u = np.asarray(ng.utilities(fitness))
+    for run, rate in ((short, 0.3), (clean, 1.0)):
+        state = ng.init(None, run.replace(population=4, **diag))
+        z = eps * np.exp(np.asarray(state.dist.scale))
+        told = ng.tell(state, jnp.asarray(z), fitness)
+        expected = np.asarray(state.dist.scale) + rate / 2 * (u @ (eps**2 - 1))
+        np.testing.assert_allclose(told.dist.scale, expected, rtol=1e-4, atol=1e-5)

@@ -58,10 +58,12 @@ class SearchResult:
 
 
 def algorithm_config(config):
-    """The search algorithm's own config from the run ``config`` (``--search-options`` sets its fields)."""
-    return search.make_config(
-        config.search, config.population, config.epochs, config.search_options, generations=config.generations
-    )
+    """The search algorithm's own config from the run ``config`` (``--search-options`` sets its fields); an
+    algorithm with a ``clean_reward`` field (NG) learns whether the reward uses clean labels (``--clean-val``)."""
+    run = {"generations": config.generations}
+    if "clean_reward" in search.options(config.search):
+        run["clean_reward"] = config.clean_val
+    return search.make_config(config.search, config.population, config.epochs, config.search_options, **run)
 
 
 def reward(metrics: dict[str, Any], last: int, networks: str = "mean") -> np.ndarray:

@@ -75,9 +75,12 @@ Three changes, each measured there:
   clipped to R ≡ 1, and on digits sym-50 NG settled there (every candidate the same run) in two of ten
   searches. Measured (docs/results.md): it changed none of the ten digits sym-50 picks at 0.7 / 1.5.
 
-``budget_aware`` (η_σ·min(√(25/G), 2), off by default) contracts pθ faster in short searches. It helped
-with a clean validation reward (digits pair-45: 61.3 against 60.9 test accuracy of the pick) and hurt
-with a noisy one (digits sym-50: 92.6 against 93.6): a faster contraction chases the reward's noise.
+A clean reward (``clean_reward``, set by the driver from ``--clean-val``) in a short search (uniform
+generation 0) takes η_σ = ``step_sigma_clean`` = 1.0 instead of 0.3. It does not contract pθ faster: the
+full-covariance step stretches it along the successful candidates (generation 2's spread grew), and it
+helped with a clean reward, hurt with a noisy-label one (which ranks candidates less well), so that keeps
+0.3 (docs/results.md). A step whose result is not finite (first-order steps in Cholesky coordinates can
+overflow at large η_σ once F is ill-conditioned) is not taken: pθ stays.
 """
 
 from __future__ import annotations
@@ -95,7 +98,6 @@ from memjax.search import start as start_lib
 SHAPINGS = ("log", "linear", "zscore")
 FIRSTS = ("auto", "uniform", "gaussian")
 UNIFORM_BELOW = 12  # first="auto": a uniform generation 0 for searches of fewer generations
-BUDGET_GENERATIONS = 25  # the search length the step sizes were tuned for (benchmarks.tune_ng)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -109,8 +111,9 @@ class NGConfig(base.SearchConfig):
     mean_candidate: bool = True  # candidate 0 of every generation is μ itself (of generation 0: the start)
     warm_start: bool = True  # start at the driver's start point (the run's Co-teaching R(t)) when it gives one
     step_mean: float = 1.5  # η_μ
-    step_sigma: float = 0.3  # η_σ of a 25-generation search (see budget_aware)
-    budget_aware: bool = False  # η_σ · min(√(25 / generations), 2) for shorter searches (module docstring)
+    step_sigma: float = 0.3  # η_σ (but see step_sigma_clean)
+    clean_reward: bool = False  # the reward is clean-label validation accuracy (the driver: --clean-val)
+    step_sigma_clean: float = 1.0  # η_σ of a short search (uniform generation 0) with a clean reward
     flat_fraction: float = 0.7  # a generation is flat when this fraction of it ties with its best (1: never)
     flat_growth: float = 1.5  # pθ's spread times this after a flat generation (CMA-ES's exp(0.2 + c_σ/d_σ))
     sigma0: float = 0.4  # σ₀ in z
@@ -121,7 +124,7 @@ class NGConfig(base.SearchConfig):
             raise ValueError(f"unknown NG first={self.first!r}: use one of {', '.join(FIRSTS)}")
         if self.shaping not in SHAPINGS:
             raise ValueError(f"unknown NG shaping {self.shaping!r}: use one of {', '.join(SHAPINGS)}")
-        for name in ("step_mean", "step_sigma", "sigma0"):
+        for name in ("step_mean", "step_sigma", "step_sigma_clean", "sigma0"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"NG {name}={getattr(self, name)} must be positive: pass e.g. {name}=1.0")
         if not 0.0 < self.flat_fraction <= 1.0 or self.flat_growth < 1.0:
@@ -158,11 +161,12 @@ def first_for(config: NGConfig) -> str:
 
 
 def step_sigma_for(config: NGConfig) -> float:
-    """η_σ of the run: ``step_sigma``, scaled by min(√(25 / G), 2) under ``budget_aware`` for G < 25
-    generations, so that pθ can contract within the generations the run has (G = 6: 0.6)."""
-    if not config.budget_aware:
-        return config.step_sigma
-    return config.step_sigma * min(max(BUDGET_GENERATIONS / config.generations, 1.0) ** 0.5, 2.0)
+    """η_σ of the run: ``step_sigma_clean`` for a search with a clean reward and a uniform generation 0
+    (fewer than ``UNIFORM_BELOW`` generations under ``first="auto"``), ``step_sigma`` otherwise (module
+    docstring)."""
+    if config.clean_reward and first_for(config) == "uniform":
+        return config.step_sigma_clean
+    return config.step_sigma
 
 
 def default_params(config: NGConfig) -> NGParams:
@@ -256,5 +260,7 @@ def tell(state: NGState, z, fitness) -> NGState:
     flat = gaussian.flatten(dist)
     rate = jnp.where(jnp.arange(flat.shape[0]) < dist.dim, params.step_mean, params.step_sigma)
     growth = jnp.where(is_flat(fitness, config.flat_fraction), config.flat_growth, 1.0)
-    dist = gaussian.scaled(gaussian.unflatten(dist, flat + rate * step), growth)
-    return base.record(state.replace(dist=dist), z, fitness)
+    moved = gaussian.unflatten(dist, flat + rate * step)
+    finite = jnp.all(jnp.isfinite(gaussian.flatten(moved))) & jnp.all(jnp.isfinite(gaussian.cholesky(moved)))
+    moved = jax.tree.map(lambda new, old: jnp.where(finite, new, old), moved, dist)  # a diverged step is not taken
+    return base.record(state.replace(dist=gaussian.scaled(moved, growth)), z, fitness)
