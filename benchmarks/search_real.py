@@ -26,6 +26,7 @@ after every algorithm; a rerun keeps the (setting, algorithm) entries of the sam
 there, so a killed run resumes and ``--algorithms ng`` re-measures one algorithm beside the others. Run::
 
     python -m benchmarks.search_real --out docs/            # the four settings of docs/results.md, 10 seeds
+    python -m benchmarks.search_real --out OUT --algorithms ng --ng-options step_sigma=1.0   # one NG lever
 """
 
 from __future__ import annotations
