@@ -110,3 +110,7 @@ def test_short_searches_start_uniform_and_take_a_larger_covariance_step_with_a_c
         told = ng.tell(state, jnp.asarray(z), fitness)
         expected = np.asarray(state.dist.scale) + rate / 2 * (u @ (eps**2 - 1))
         np.testing.assert_allclose(told.dist.scale, expected, rtol=1e-4, atol=1e-5)
+    tuned = driver.algorithm_config(config.replace(generations=25))
+    assert ng.first_for(tuned) == "gaussian" and ng.first_for(tuned.replace(first="uniform")) == "uniform"
+    with pytest.raises(ValueError, match="unknown NG first='sobol'"):
+        ng.NGConfig(first="sobol")

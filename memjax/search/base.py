@@ -37,7 +37,9 @@ class SearchConfig:
     num_epochs:  epochs of a full evaluation, the unit of the budget (T).
     space:       the box the search runs in; points are unconstrained z with α = space.to_alpha(z).
     generations: the rounds of K full evaluations the run affords (its budget, ``--generations``); NG
-                 scales its covariance step to it.
+                 chooses its generation 0 by it.
+    clean_reward: whether the reward reads clean validation labels (``--clean-val``); NG takes a larger
+                 covariance step with one.
     """
 
     traced: ClassVar[tuple[str, ...]] = ()
@@ -46,6 +48,7 @@ class SearchConfig:
     num_epochs: int = 200
     space: SearchSpace = S2E_SPACE
     generations: int = 25
+    clean_reward: bool = False
 
     def _key(self) -> tuple:
         values = [getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self.traced]

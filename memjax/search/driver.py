@@ -58,11 +58,9 @@ class SearchResult:
 
 
 def algorithm_config(config):
-    """The search algorithm's own config from the run ``config`` (``--search-options`` sets its fields); an
-    algorithm with a ``clean_reward`` field (NG) learns whether the reward uses clean labels (``--clean-val``)."""
-    run = {"generations": config.generations}
-    if "clean_reward" in search.options(config.search):
-        run["clean_reward"] = config.clean_val
+    """The search algorithm's own config from the run ``config`` (``--search-options`` sets its fields; the
+    run's budget and whether its reward reads clean labels come from ``--generations`` and ``--clean-val``)."""
+    run = {"generations": config.generations, "clean_reward": config.clean_val}
     return search.make_config(config.search, config.population, config.epochs, config.search_options, **run)
 
 

@@ -112,7 +112,6 @@ class NGConfig(base.SearchConfig):
     warm_start: bool = True  # start at the driver's start point (the run's Co-teaching R(t)) when it gives one
     step_mean: float = 1.5  # η_μ
     step_sigma: float = 0.3  # η_σ (but see step_sigma_clean)
-    clean_reward: bool = False  # the reward is clean-label validation accuracy (the driver: --clean-val)
     step_sigma_clean: float = 1.0  # η_σ of a short search (uniform generation 0) with a clean reward
     flat_fraction: float = 0.7  # a generation is flat when this fraction of it ties with its best (1: never)
     flat_growth: float = 1.5  # pθ's spread times this after a flat generation (CMA-ES's exp(0.2 + c_σ/d_σ))
