@@ -108,3 +108,49 @@ def test_scaled_multiplies_the_covariance_by_the_factor_squared(full):
     grown = gaussian.scaled(theta, 1.7)
     np.testing.assert_allclose(gaussian.covariance(grown), 1.7**2 * np.asarray(gaussian.covariance(theta)), rtol=1e-5)
     np.testing.assert_array_equal(grown.mean, theta.mean)
+
+
+def test_the_exponential_step_is_l_expm_g_lt_and_agrees_with_the_additive_one_to_first_order():
+    """Σ' = L expm(G) Lᵀ with G = L⁻¹ dΣ L⁻ᵀ (scipy's expm, float64), dΣ the first-order change of Σ along
+    the step; for a small step the two steps differ by far less than either moves Σ."""
+    from scipy.linalg import expm
+
+    theta, d = _theta(True, d=4, seed=3), 4
+    direction = np.random.default_rng(4).normal(size=gaussian.flatten(theta).shape[0]).astype(np.float32)
+    chol = np.asarray(gaussian.cholesky(theta), np.float64)
+    delta = np.asarray(gaussian.unflatten(theta, jnp.asarray(direction)).scale, np.float64)
+    d_chol = np.tril(delta, -1) + np.diag(np.diag(delta) * np.diag(chol))
+    inv = np.linalg.inv(chol)
+    g = inv @ (d_chol @ chol.T + chol @ d_chol.T) @ inv.T
+    for size in (1e-2, 0.5, 2.0):
+        moved = gaussian.moved(theta, jnp.asarray(size * direction))
+        np.testing.assert_allclose(moved.mean, theta.mean + size * direction[:d], rtol=1e-6)
+        np.testing.assert_allclose(gaussian.covariance(moved), chol @ expm(size * g) @ chol.T, rtol=2e-4, atol=2e-5)
+    before = np.asarray(gaussian.covariance(theta))
+    small = jnp.asarray(1e-4 * direction)
+    exp_small = np.asarray(gaussian.covariance(gaussian.moved(theta, small)))
+    additive = np.asarray(gaussian.covariance(gaussian.moved(theta, small, exponential=False)))
+    assert np.abs(exp_small - additive).max() < 0.01 * np.abs(additive - before).max()
+
+
+def test_a_shrinking_direction_shrinks_under_the_exponential_step_but_not_the_additive_one():
+    """The direction dΣ = −c Σ (G = −c I; in these coordinates dL = −(c/2) L, d log L_ii = −c/2): the exponential
+    step gives exactly e^(−c) Σ; the additive one flips the off-diagonal entries of L at c = 4 (1 − c/2 = −1)
+    while the diagonal shrinks by e^(−2), so Σ does not shrink by e^(−4) and its correlations change sign."""
+    theta, c = _theta(True, d=4, seed=7), 4.0
+    rows, cols = np.tril_indices(4)
+    chol = np.asarray(gaussian.cholesky(theta))
+    block = np.where(rows == cols, -c / 2, -c / 2 * chol[rows, cols])
+    increment = jnp.concatenate([jnp.zeros(4), jnp.asarray(block, jnp.float32)])
+    before = np.asarray(gaussian.covariance(theta))
+    np.testing.assert_allclose(gaussian.covariance(gaussian.moved(theta, increment)), np.exp(-c) * before, rtol=1e-4)
+    additive = np.asarray(gaussian.covariance(gaussian.moved(theta, increment, exponential=False)))
+    assert np.abs(additive - np.exp(-c) * before).max() > 0.1 * np.abs(before).max()
+
+
+def test_the_exponential_step_of_a_diagonal_form_is_the_additive_one():
+    theta = _theta(False, d=4, seed=5)
+    increment = jnp.asarray(np.random.default_rng(6).normal(size=8), jnp.float32)
+    exp_step, additive = gaussian.moved(theta, increment), gaussian.moved(theta, increment, exponential=False)
+    np.testing.assert_array_equal(exp_step.scale, additive.scale)
+    np.testing.assert_array_equal(exp_step.mean, additive.mean)

@@ -219,3 +219,26 @@ def test_a_step_that_diverges_is_not_taken_and_a_finite_one_is():
     assert float(told.best.fitness) == pytest.approx(float(jnp.max(fitness)))
     moved = ng.tell(state, z, fitness)  # the tuned step is finite and taken
     assert np.isfinite(gaussian.flatten(moved.dist)).all() and not np.allclose(moved.dist.mean, state.dist.mean)
+
+
+def test_the_explicit_fisher_step_of_the_full_form_is_the_closed_form_natural_gradient():
+    """With λ = 0, (F⁻¹ĝ) solved with the closed-form Fisher in Cholesky coordinates is the natural gradient in
+    (μ, Σ) (Akimoto et al. 2010; xNES, Glasmachers et al. 2010): Δμ = Σ_k u_k (z_k − μ) and, mapped to
+    Σ's tangent, G = L⁻¹ dΣ L⁻ᵀ = Σ_k u_k ε_k ε_kᵀ with ε_k = L⁻¹(z_k − μ), the exponent of the exponential step."""
+    rng = np.random.default_rng(8)
+    chol = np.tril(rng.normal(size=(D, D)) * 0.3, -1) + np.diag(rng.uniform(0.6, 1.5, D))
+    dist = gaussian.Gaussian(
+        jnp.asarray(rng.normal(size=D), jnp.float32),
+        jnp.asarray(np.tril(chol, -1) + np.diag(np.log(np.diag(chol))), jnp.float32),
+    )
+    z = gaussian.sample(jax.random.key(9), dist, 8)
+    u = ng.utilities(quadratic(z))
+    step = np.asarray(ng.natural_gradient_step(dist, z, u, 0.0), np.float64)
+    centred = np.asarray(z, np.float64) - np.asarray(dist.mean, np.float64)
+    u = np.asarray(u, np.float64)
+    np.testing.assert_allclose(step[:D], u @ centred, rtol=1e-3, atol=1e-4)
+    delta = np.asarray(gaussian.unflatten(dist, jnp.asarray(step, jnp.float32)).scale, np.float64)
+    d_chol = np.tril(delta, -1) + np.diag(np.diag(delta) * np.diag(chol))
+    inv = np.linalg.inv(chol)
+    eps = centred @ inv.T
+    np.testing.assert_allclose(inv @ (d_chol @ chol.T + chol @ d_chol.T) @ inv.T, (u * eps.T) @ eps, atol=2e-3)

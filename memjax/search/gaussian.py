@@ -68,6 +68,30 @@ def scaled(theta: Gaussian, factor) -> Gaussian:
     return theta.replace(scale=jnp.tril(theta.scale, -1) * factor + diagonal)
 
 
+def moved(theta: Gaussian, increment, exponential: bool = True) -> Gaussian:
+    """pθ after the step ``increment`` (flat θ coordinates): μ + Δμ, and for the covariance block either
+    θ + Δθ (``exponential=False``: first order in these coordinates) or the exponential map of the same
+    tangent direction (xNES, Glasmachers et al. 2010)::
+
+        dL = the block's change of L (d L_ii = L_ii · Δ log L_ii),   G = L⁻¹(dL Lᵀ + L dLᵀ)L⁻ᵀ
+        Σ' = L exp(G) Lᵀ,   L' = L · chol(exp(G))                      (lower triangular, positive diagonal)
+
+    which agrees with θ + Δθ to first order, is positive definite for every step, and for a diagonal form
+    (G = 2 diag(Δ log σ)) is θ + Δθ exactly."""
+    flat = flatten(theta) + increment
+    if not (exponential and theta.full):
+        return unflatten(theta, flat)
+    d, chol = theta.dim, cholesky(theta)
+    delta = unflatten(theta, increment).scale
+    d_chol = jnp.tril(delta, -1) + jnp.diag(jnp.diag(delta) * jnp.diag(chol))
+    left = solve_triangular(chol, d_chol, lower=True)  # L⁻¹ dL, so G = L⁻¹dL + (L⁻¹dL)ᵀ
+    values, vectors = jnp.linalg.eigh(left + left.T)
+    rotation = jnp.linalg.cholesky((vectors * jnp.exp(values)) @ vectors.T)
+    new_chol = chol @ rotation
+    scale = jnp.tril(new_chol, -1) + jnp.diag(jnp.log(jnp.diag(new_chol)))
+    return Gaussian(flat[:d], scale)
+
+
 def covariance(theta: Gaussian) -> jax.Array:
     chol = cholesky(theta)
     return chol @ chol.T

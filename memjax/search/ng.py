@@ -27,60 +27,40 @@ ask/tell nor prevent ``jax.vmap`` over them (evosax's ``params``). ``init(key, c
 the config's fields of the same names (what ``--search-options`` sets); ``init(key, config, params)``
 from an explicit (possibly batched) :class:`NGParams`.
 
-Defaults, for the 12-dimensional S2E space and budgets of ~10–25 generations of K = 8, were chosen on the
-four *development* targets of ``benchmarks.targets`` (none of the three docs/search_synthetic.md reports) by
-``python -m benchmarks.tune_ng`` (``docs/ng_tuning.json``: 30 seeds, 25 rounds of 8). A setting's score
-is the mean over the targets and over 50 and 200 evaluations of log(NG's median best RMSE / random
-search's); −0.41 is a 33% lower RMSE than random search. Differences below ~0.03 are seed noise.
+Defaults (the evidence, with numbers, is in docs/search_ng.md): for the 12-dimensional S2E space and
+budgets of ~10–25 generations of K = 8 they were tuned by ``python -m benchmarks.tune_ng`` on four
+*development* targets (none of those docs/search_synthetic.md reports): log shaping, mirrored sampling,
+the full covariance, η_μ = 1.5, η_σ = 0.3 (SNES's (3 + ln d)/(5√d) = 0.32 for d = 12), σ₀ = 0.4 in z around
+the box centre (as CMA-ES starts), λ = 10⁻³ (it only guards the solve), K = 8 (one generation is one
+vmapped training program of affordable size).
 
-* ``shaping="log"``, ``mirrored=True``: best in both covariance forms. Best score per structure
-  (diagonal / full): log + mirrored −0.355 / −0.406, log unmirrored −0.282 / −0.348, linear ranks
-  mirrored −0.246 / −0.326, z-scored fitness mirrored −0.219 / −0.241.
-* ``full=True``: the ten best settings of the grid are all full-covariance ones (best −0.406 against the
-  diagonal's −0.355), even at K = 8 for its 78 covariance entries. It converges more slowly at fine
-  scales (a 6-D quadratic needs ~100 generations to come within 0.1, tests/test_search_ng.py) and
-  diverges (NaN) with ``step_sigma`` ≥ 0.8, where the diagonal form does not.
-* ``step_mean = 1.5``, ``step_sigma = 0.3``, ``sigma0 = 0.4``: the grid's argmin over step_mean ∈ {1,
-  1.5, 2, 3} × step_sigma ∈ {0.1, 0.2, 0.3, 0.5, 0.8} × σ₀ ∈ {0.2, 0.3, 0.4, 0.5, 0.7, 1}. σ₀ matters
-  most: the best score at σ₀ = 1 (in z; the former default) is −0.235. SNES's η_μ = 1 scores at best
-  −0.347, η_μ = 3 −0.281; η_σ = 0.3 happens to be SNES's (3 + ln d)/(5√d) = 0.32 for d = 12.
-* the initial mean (``first="gaussian"``, no start) is the box centre z = 0 (as CMA-ES starts); drawing it
-  from N(0, σ₀² I) instead scored within seed noise on a first grid, so the simpler start was kept.
-* ``damping = 1e-3`` (not tuned): λ only guards the solve; it is far below F's diagonal (F_μμ = Σ⁻¹, the
-  diagonal form's log σ block is 2) unless σ grows past ~30.
-* ``population = 8`` (the shared default): one generation is one vmapped training program of affordable
-  size (K runs cost ~K× one on a CPU).
-
-Short budgets and real training (issue #22; ``benchmarks.search_real``, numbers in docs/results.md). A
-real run affords 2–6 generations of a noisy reward, not 25 of an exact one, and there the tuned start
-(N(0, 0.4² I) around the box centre, which keeps ~90% of every batch to the end) lost to random search.
-Three changes, each measured there:
+Short budgets and real training (issue #22; ``benchmarks.search_real``, docs/results.md). A real run
+affords 2–6 generations of a noisy reward, not 25 of an exact one, and there the tuned start lost to
+random search. What changes there:
 
 * ``first="auto"``: below ``UNIFORM_BELOW`` = 12 generations, generation 0 is a Latin hypercube in α
   (random search's distribution, stratified), so it is never narrower than random search's; pθ₀ is the
   design's own Gaussian N(0, (π/√3)² I) (the spread of z = logit(u), u uniform), and the first tell is
   the natural-gradient step of the utilities' weighted log-likelihood from there (IGO, Ollivier et al.
-  2017: ĝ needs no samples of pθ₀ to be an ascent direction of Σ_k u_k log pθ(z_k)). With 25
-  generations the uniform start costs accuracy on the synthetic targets, so it stays Gaussian there.
+  2017: ĝ needs no samples of pθ₀ to be an ascent direction of Σ_k u_k log pθ(z_k)).
 * a start that knows the domain (``warm_start``, :mod:`memjax.search.start`): the driver passes the run's
   Co-teaching R(t); its best fit in S2E's space is candidate 0 of generation 0 (``first="uniform"``) or
   pθ₀'s mean (``"gaussian"``).
 * ``mean_candidate``: candidate 0 of every later generation is μ itself (the search's current estimate,
   evaluated once per generation; the score of a point at μ has no μ component).
-
 * a flat generation (``flat_fraction``, ``flat_growth``): when the best fitness equals the ⌈0.7 K⌉-th
-  best, the ranking cannot tell the selected candidates apart (u = 0 when all tie) and pθ would stay put;
-  its spread then grows by 1.5 (CMA-ES's flat-fitness rule, Hansen's cmaes.m: σ·exp(0.2 + c_σ/d_σ), ≈ 1.5
-  for d = 12, K = 8). S2E's space has such plateaus: wherever D + I ≥ 1 at every epoch the schedule is
-  clipped to R ≡ 1, and on digits sym-50 NG settled there (every candidate the same run) in two of ten
-  searches. Measured (docs/results.md): it changed none of the ten digits sym-50 picks at 0.7 / 1.5.
+  best, the ranking cannot tell the selected candidates apart (u = 0 when all tie); pθ's spread then
+  grows by 1.5 (CMA-ES's flat-fitness rule, Hansen's cmaes.m: σ·exp(0.2 + c_σ/d_σ) ≈ 1.5 for d = 12,
+  K = 8). S2E's space has such plateaus: wherever D + I ≥ 1 at every epoch R ≡ 1.
+* a clean reward (``clean_reward``, set by the driver from ``--clean-val``) in a short search (uniform
+  generation 0) takes η_σ = ``step_sigma_clean`` = 1.0 instead of 0.3; a noisy-label reward ranks
+  candidates less well, and there the larger step hurt.
 
-A clean reward (``clean_reward``, set by the driver from ``--clean-val``) in a short search (uniform
-generation 0) takes η_σ = ``step_sigma_clean`` = 1.0 instead of 0.3. It does not contract pθ faster: the
-full-covariance step stretches it along the successful candidates (generation 2's spread grew), and it
-helped with a clean reward, hurt with a noisy-label one (which ranks candidates less well), so that keeps
-0.3 (docs/results.md). A step whose result is not finite (first-order steps in Cholesky coordinates can
-overflow at large η_σ once F is ill-conditioned) is not taken: pθ stays.
+The covariance step (``exponential_step``): θ + η ⊙ Δθ in the coordinates of :mod:`gaussian` (first
+order), or the exponential map of the same natural gradient (:func:`gaussian.moved`; xNES, Glasmachers et
+al. 2010), which agrees with it to first order and takes a shrinking direction dΣ = −cΣ to exactly
+e^(−c) Σ at any rate, where the first-order step's (L + η dL)(L + η dL)ᵀ adds η² dL dLᵀ and need not
+shrink at all. A step whose result is not finite is not taken: pθ stays.
 """
 
 from __future__ import annotations
@@ -113,6 +93,7 @@ class NGConfig(base.SearchConfig):
     step_mean: float = 1.5  # η_μ
     step_sigma: float = 0.3  # η_σ (but see step_sigma_clean)
     step_sigma_clean: float = 1.0  # η_σ of a short search (uniform generation 0) with a clean reward
+    exponential_step: bool = False  # covariance step by the exponential map (xNES) instead of first order
     flat_fraction: float = 0.7  # a generation is flat when this fraction of it ties with its best (1: never)
     flat_growth: float = 1.5  # pθ's spread times this after a flat generation (CMA-ES's exp(0.2 + c_σ/d_σ))
     sigma0: float = 0.4  # σ₀ in z
@@ -256,10 +237,9 @@ def is_flat(fitness, fraction: float) -> jax.Array:
 def tell(state: NGState, z, fitness) -> NGState:
     dist, params, config = state.dist, state.params, state.config
     step = natural_gradient_step(dist, z, utilities(fitness, config.shaping), params.damping)
-    flat = gaussian.flatten(dist)
-    rate = jnp.where(jnp.arange(flat.shape[0]) < dist.dim, params.step_mean, params.step_sigma)
+    rate = jnp.where(jnp.arange(step.shape[0]) < dist.dim, params.step_mean, params.step_sigma)
     growth = jnp.where(is_flat(fitness, config.flat_fraction), config.flat_growth, 1.0)
-    moved = gaussian.unflatten(dist, flat + rate * step)
+    moved = gaussian.moved(dist, rate * step, config.exponential_step)
     finite = jnp.all(jnp.isfinite(gaussian.flatten(moved))) & jnp.all(jnp.isfinite(gaussian.cholesky(moved)))
     moved = jax.tree.map(lambda new, old: jnp.where(finite, new, old), moved, dist)  # a diverged step is not taken
     return base.record(state.replace(dist=gaussian.scaled(moved, growth)), z, fitness)
