@@ -114,3 +114,48 @@ def test_short_searches_start_uniform_and_take_a_larger_covariance_step_with_a_c
     assert ng.first_for(tuned) == "gaussian" and ng.first_for(tuned.replace(first="uniform")) == "uniform"
     with pytest.raises(ValueError, match="unknown NG first='sobol'"):
         ng.NGConfig(first="sobol")
+
+
+def _closed_form_step(dist, z, u, rate_mean, rate_sigma):
+    """(μ', L') of the natural gradient in closed form (xNES): Δμ = Σ u_k (z_k − μ), G = Σ u_k ε_k ε_kᵀ, and
+    Σ' = L expm(η_σ G) Lᵀ (exponential) or L' = L + η_σ L Φ(G) with Φ(G) G's lower triangle, its diagonal
+    halved, the diagonal moved in log (first order in the coordinates of memjax.search.gaussian)."""
+    from scipy.linalg import expm
+
+    chol = np.asarray(gaussian.cholesky(dist), np.float64)
+    centred = np.asarray(z, np.float64) - np.asarray(dist.mean, np.float64)
+    eps = centred @ np.linalg.inv(chol).T
+    g = (u * eps.T) @ eps
+    mean = np.asarray(dist.mean, np.float64) + rate_mean * (u @ centred)
+    d_chol = chol @ (np.tril(g, -1) + np.diag(np.diag(g) / 2))
+    diagonal = np.diag(chol) * np.exp(rate_sigma * np.diag(d_chol) / np.diag(chol))
+    first = np.tril(chol + rate_sigma * d_chol, -1) + np.diag(diagonal)
+    return mean, chol @ expm(rate_sigma * g) @ chol.T, first @ first.T
+
+
+def test_the_clean_step_takes_the_exponential_map_and_the_tuned_one_the_first_order_step():
+    """``covariance_step="auto"``: the clean-reward step (η_σ = 1) is xNES's exponential map, the tuned
+    η_σ = 0.3 the first-order step; each against the closed-form natural gradient (λ = 0)."""
+    config = Config(search="ng", epochs=10, population=8, generations=3)
+    noisy, clean = (driver.algorithm_config(config.replace(clean_val=value)) for value in (False, True))
+    assert not ng.exponential_for(noisy) and ng.exponential_for(clean)
+    assert not ng.exponential_for(clean.replace(generations=12))  # a Gaussian start: the tuned step
+    assert ng.exponential_for(noisy.replace(covariance_step="exp"))
+    assert not ng.exponential_for(clean.replace(covariance_step="linear"))
+    with pytest.raises(ValueError, match="unknown NG covariance_step='cholesky'"):
+        ng.NGConfig(covariance_step="cholesky")
+    target = jnp.linspace(-1.0, 1.0, 12)
+    for run, rate, exponential in ((noisy, 0.3, False), (clean, 1.0, True)):
+        state = ng.init(None, run, ng.default_params(run).replace(damping=jnp.float32(0.0)))
+        for generation in range(2):  # the second tell starts from a correlated pθ
+            z, _ = ng.ask(jax.random.key(10 + generation), state)
+            fitness = -jnp.sum((z - target) ** 2, axis=1)
+            told = ng.tell(state, z, fitness)
+            if generation == 1:
+                u = np.asarray(ng.utilities(fitness), np.float64)
+                mean, by_exp, by_first = _closed_form_step(state.dist, z, u, 1.5, rate)
+                np.testing.assert_allclose(told.dist.mean, mean, rtol=1e-3, atol=1e-3)
+                expected, other = (by_exp, by_first) if exponential else (by_first, by_exp)
+                np.testing.assert_allclose(gaussian.covariance(told.dist), expected, rtol=2e-3, atol=2e-3)
+                assert np.abs(np.asarray(gaussian.covariance(told.dist)) - other).max() > 0.05
+            state = told
