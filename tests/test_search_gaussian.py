@@ -148,9 +148,20 @@ def test_a_shrinking_direction_shrinks_under_the_exponential_step_but_not_the_ad
     assert np.abs(additive - np.exp(-c) * before).max() > 0.1 * np.abs(before).max()
 
 
-def test_the_exponential_step_of_a_diagonal_form_is_the_additive_one():
-    theta = _theta(False, d=4, seed=5)
-    increment = jnp.asarray(np.random.default_rng(6).normal(size=8), jnp.float32)
+def test_the_exponential_step_of_a_diagonal_covariance_along_its_diagonal_is_the_additive_one():
+    """A full form with diagonal L and a step without off-diagonal entries: G = 2 diag(Δ log L_ii), so
+    L' = L diag(e^Δ), the additive step in log coordinates (and the diagonal form's, which is that step)."""
+    sigma = jnp.linspace(0.5, 2.0, 4)
+    theta = gaussian.create(jnp.zeros(4), sigma, full=True)
+    rows, cols = np.tril_indices(4)
+    log_steps = np.random.default_rng(6).normal(size=4)
+    block = np.zeros(len(rows))
+    block[rows == cols] = log_steps
+    increment = jnp.asarray(np.concatenate([np.ones(4), block]), jnp.float32)
     exp_step, additive = gaussian.moved(theta, increment), gaussian.moved(theta, increment, exponential=False)
-    np.testing.assert_array_equal(exp_step.scale, additive.scale)
-    np.testing.assert_array_equal(exp_step.mean, additive.mean)
+    np.testing.assert_allclose(gaussian.cholesky(exp_step), gaussian.cholesky(additive), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.diag(gaussian.cholesky(exp_step)), sigma * np.exp(log_steps), rtol=1e-5)
+    diagonal = gaussian.moved(
+        gaussian.create(jnp.zeros(4), sigma), jnp.concatenate([jnp.ones(4), jnp.asarray(log_steps, jnp.float32)])
+    )
+    np.testing.assert_allclose(gaussian.covariance(diagonal), gaussian.covariance(exp_step), rtol=1e-5)
