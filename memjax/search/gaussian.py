@@ -76,8 +76,8 @@ def moved(theta: Gaussian, increment, exponential: bool = True) -> Gaussian:
         dL = the block's change of L (d L_ii = L_ii · Δ log L_ii),   G = L⁻¹(dL Lᵀ + L dLᵀ)L⁻ᵀ
         Σ' = L exp(G) Lᵀ,   L' = L · chol(exp(G))                      (lower triangular, positive diagonal)
 
-    which agrees with θ + Δθ to first order, is positive definite for every step, and for a diagonal form
-    (G = 2 diag(Δ log σ)) is θ + Δθ exactly."""
+    which agrees with θ + Δθ to first order, takes a direction dΣ = −cΣ to exactly e^(−c) Σ at any size,
+    and for a diagonal L stepped along its diagonal (G = 2 diag(Δ log σ)) is θ + Δθ exactly."""
     flat = flatten(theta) + increment
     if not (exponential and theta.full):
         return unflatten(theta, flat)

@@ -57,10 +57,9 @@ The covariance step (``covariance_step``): ``"linear"``, θ + η ⊙ Δθ in the
 (first order), or ``"exp"``, the exponential map of the same natural gradient (:func:`gaussian.moved`;
 xNES, Glasmachers et al. 2010), which agrees with it to first order and takes a shrinking direction
 dΣ = −cΣ to exactly e^(−c) Σ at any rate, where the first-order step's (L + η dL)(L + η dL)ᵀ adds
-η² dL dLᵀ and need not shrink at all. ``"auto"`` takes the exponential map for the large clean-reward
-step (η_σ = 1, where the η² term is as large as the step itself) and the first-order step at the tuned
-0.3, where the two agree closely and the noisy-label settings measured no better with the map. A step
-whose result is not finite is not taken: pθ stays.
+η² dL dLᵀ off L's log-stored diagonal and need not shrink at all. ``"auto"`` takes the map for the
+clean-reward step (η_σ = 1) and the first-order step at the tuned 0.3, where the two agree closely and
+the noisy-label settings measured no better with the map. A step whose result is not finite is not taken.
 """
 
 from __future__ import annotations
@@ -140,21 +139,21 @@ def first_for(config: NGConfig) -> str:
     return "uniform" if config.generations < UNIFORM_BELOW else "gaussian"
 
 
+def clean_step(config: NGConfig) -> bool:
+    """Whether the run takes the clean-reward step: a clean reward and a uniform generation 0 (fewer than
+    ``UNIFORM_BELOW`` generations under ``first="auto"``); module docstring."""
+    return config.clean_reward and first_for(config) == "uniform"
+
+
 def step_sigma_for(config: NGConfig) -> float:
-    """η_σ of the run: ``step_sigma_clean`` for a search with a clean reward and a uniform generation 0
-    (fewer than ``UNIFORM_BELOW`` generations under ``first="auto"``), ``step_sigma`` otherwise (module
-    docstring)."""
-    if config.clean_reward and first_for(config) == "uniform":
-        return config.step_sigma_clean
-    return config.step_sigma
+    """η_σ of the run: ``step_sigma_clean`` for the clean-reward step (:func:`clean_step`), else ``step_sigma``."""
+    return config.step_sigma_clean if clean_step(config) else config.step_sigma
 
 
 def exponential_for(config: NGConfig) -> bool:
-    """Whether the run's covariance step is the exponential map: ``covariance_step``, or under ``"auto"``
-    exactly when it takes the large clean-reward step (:func:`step_sigma_for`; module docstring)."""
-    if config.covariance_step != "auto":
-        return config.covariance_step == "exp"
-    return config.clean_reward and first_for(config) == "uniform"
+    """Whether the covariance step is the exponential map: ``covariance_step``, or under ``"auto"`` exactly
+    for the clean-reward step (:func:`clean_step`)."""
+    return clean_step(config) if config.covariance_step == "auto" else config.covariance_step == "exp"
 
 
 def default_params(config: NGConfig) -> NGParams:
