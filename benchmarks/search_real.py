@@ -202,8 +202,8 @@ def main(argv=None) -> None:
 
     for setting in args.settings:
         previous = results["settings"].get(setting)
-        protocol = dict(epochs=args.epochs, generations=args.generations, search_keys=args.search_keys)
-        protocol.update(ng_options=args.ng_options)
+        protocol = {"epochs": args.epochs, "generations": args.generations, "search_keys": args.search_keys}
+        protocol["ng_options"] = args.ng_options
         out = run_setting(setting, args.seeds, args.algorithms, previous, save(setting), **protocol)
         save(setting)(out)
     shown = {"settings": {s: results["settings"][s] for s in args.settings}}

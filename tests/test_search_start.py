@@ -10,6 +10,7 @@ from memjax.config import Config
 from memjax.schedules import S2E_SPACE, coteaching_schedule, s2e_schedule
 from memjax.search import driver, gaussian, ng, start
 from tests.test_search_driver import fake_evaluate
+from tests.test_search_ng import closed_form_natural_gradient
 
 
 @pytest.mark.parametrize(("epochs", "tau", "tk"), [(10, 0.5, 1), (20, 0.45, 1), (200, 0.5, 10), (200, 0.2, 10)])
@@ -117,16 +118,15 @@ def test_short_searches_start_uniform_and_take_a_larger_covariance_step_with_a_c
 
 
 def _closed_form_step(dist, z, u, rate_mean, rate_sigma):
-    """(μ', L') of the natural gradient in closed form (xNES): Δμ = Σ u_k (z_k − μ), G = Σ u_k ε_k ε_kᵀ, and
-    Σ' = L expm(η_σ G) Lᵀ (exponential) or L' = L + η_σ L Φ(G) with Φ(G) G's lower triangle, its diagonal
-    halved, the diagonal moved in log (first order in the coordinates of memjax.search.gaussian)."""
+    """(μ', Σ' by the exponential map, Σ' by the first-order step) of the closed-form natural gradient
+    (Δμ, G) (tests.test_search_ng): Σ' = L expm(η_σ G) Lᵀ, or L' = L + η_σ L Φ(G) with Φ(G) G's lower
+    triangle, its diagonal halved, the diagonal moved in log (first order in memjax.search.gaussian's
+    coordinates)."""
     from scipy.linalg import expm
 
     chol = np.asarray(gaussian.cholesky(dist), np.float64)
-    centred = np.asarray(z, np.float64) - np.asarray(dist.mean, np.float64)
-    eps = centred @ np.linalg.inv(chol).T
-    g = (u * eps.T) @ eps
-    mean = np.asarray(dist.mean, np.float64) + rate_mean * (u @ centred)
+    d_mean, g = closed_form_natural_gradient(dist, z, u)
+    mean = np.asarray(dist.mean, np.float64) + rate_mean * d_mean
     d_chol = chol @ (np.tril(g, -1) + np.diag(np.diag(g) / 2))
     diagonal = np.diag(chol) * np.exp(rate_sigma * np.diag(d_chol) / np.diag(chol))
     first = np.tril(chol + rate_sigma * d_chol, -1) + np.diag(diagonal)

@@ -78,9 +78,8 @@ def moved(theta: Gaussian, increment, exponential: bool = True) -> Gaussian:
 
     which agrees with θ + Δθ to first order, takes a direction dΣ = −cΣ to exactly e^(−c) Σ at any size,
     and for a diagonal L stepped along its diagonal (G = 2 diag(Δ log σ)) is θ + Δθ exactly."""
-    flat = flatten(theta) + increment
     if not (exponential and theta.full):
-        return unflatten(theta, flat)
+        return unflatten(theta, flatten(theta) + increment)
     d, chol = theta.dim, cholesky(theta)
     delta = unflatten(theta, increment).scale
     d_chol = jnp.tril(delta, -1) + jnp.diag(jnp.diag(delta) * jnp.diag(chol))
@@ -89,7 +88,7 @@ def moved(theta: Gaussian, increment, exponential: bool = True) -> Gaussian:
     rotation = jnp.linalg.cholesky((vectors * jnp.exp(values)) @ vectors.T)
     new_chol = chol @ rotation
     scale = jnp.tril(new_chol, -1) + jnp.diag(jnp.log(jnp.diag(new_chol)))
-    return Gaussian(flat[:d], scale)
+    return Gaussian(theta.mean + increment[:d], scale)
 
 
 def covariance(theta: Gaussian) -> jax.Array:
