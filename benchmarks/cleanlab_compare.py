@@ -43,10 +43,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from memjax import data, label_issues, pipeline, retraining
+from memjax import data, label_issues, pipeline, retraining, search_stage
 from memjax.configs import get_config
 from memjax.engine.state import ISSUES_AT
-from memjax.search import driver
 from memjax.stages import crossval, forget_rate
 from memjax.train import make_train
 
@@ -60,8 +59,8 @@ def memjax_rows(config, dataset, search: bool = False) -> dict[str, dict]:
     start = time.perf_counter()
     info = forget_rate.resolve(config, dataset)
     if search:
-        found = driver.run_search(config, pipeline.make_evaluate(config, dataset))
-        schedule = jnp.asarray(found.best_schedule)[None]
+        found = search_stage.search(config, dataset, info["value"])  # as the CLI: from Co-teaching's R(t)
+        schedule = jnp.asarray(found.result.best_schedule)[None]
     else:
         schedule = jnp.asarray(pipeline.default_schedule(config, info["value"]))[None]
     train = make_train(config.replace(issues_at="best_fit"), dataset)

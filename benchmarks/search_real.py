@@ -1,7 +1,8 @@
 """Search algorithms on real training (S2E Fig. 6 in spirit): NG vs random vs Hyperband vs BO (TPE), each with
 the same epoch budget, over several search seeds; and how well the reward ranks candidates.
 
-Every search is :func:`memjax.search.driver.run_search` exactly as the CLI runs it (reward: noisy
+Every search is S2E's search stage (:func:`memjax.search_stage.search`) exactly as the CLI runs it, from
+the run's Co-teaching R(t) (reward: noisy
 validation accuracy, mean of the last ``reward_epochs`` epochs and of the two networks), budget
 ``generations · population · epochs`` trained epochs; the data (noise draw, validation split) is fixed per
 setting and the search seed varies. Recorded for every trained candidate: the reward, the same reward
@@ -43,7 +44,7 @@ from scipy import stats
 
 from benchmarks import search_report
 from memjax import data as data_lib
-from memjax import io, methods, pipeline, retraining
+from memjax import io, pipeline, retraining, search_stage
 from memjax.config import SEARCH_KEYS, Config
 from memjax.search import driver
 from memjax.stages import forget_rate
@@ -87,9 +88,9 @@ def window_mean(values: np.ndarray, last: int) -> np.ndarray:
     return values[:, -last:, :].mean(axis=(1, 2))
 
 
-def one_search(config: Config, evaluate, seed: int, start=None) -> dict:
-    """Run one search (from the (T,) keep schedule ``start``, as the CLI passes the run's Co-teaching R(t));
-    per trained candidate (in training order) its epochs, rewards and test accuracy."""
+def one_search(config: Config, data, tau: float, evaluate, seed: int) -> dict:
+    """Run one search (S2E's search stage, as the CLI runs it: from the run's Co-teaching R(t) at forget rate
+    ``tau``); per trained candidate (in training order) its epochs, rewards and test accuracy."""
     calls = []
 
     def recording(schedules, keys):
@@ -102,7 +103,7 @@ def one_search(config: Config, evaluate, seed: int, start=None) -> dict:
         return metrics
 
     config = config.replace(seed=seed)
-    result = driver.run_search(config, recording, start=start)
+    result = search_stage.search(config, data, tau, evaluate=recording).result
     retrained = retrained_test(config, evaluate, result.best_schedule)
     last = config.reward_epochs
     rows = {"epochs": [], "used": [], "reward": [], "reward_clean": [], "test": []}
@@ -158,7 +159,7 @@ def run_setting(setting, seeds, algorithms, previous=None, save=lambda out: None
         out["algorithms"] = dict(previous["algorithms"])
     data = data_lib.load(config)
     out["actual_noise_rate"] = data.actual_noise_rate
-    start = np.asarray(methods.default_schedule(config, forget_rate.resolve(config, data)["value"]))  # as the CLI
+    tau = forget_rate.resolve(config, data)["value"]  # as the CLI
     evaluate = None
     for name in algorithms:
         label = ALGORITHMS[name]
@@ -168,7 +169,7 @@ def run_setting(setting, seeds, algorithms, previous=None, save=lambda out: None
         evaluate = evaluate or pipeline.make_evaluate(config, data)  # compiled once per shape, shared
         began = time.perf_counter()
         algo_config = config.replace(search=name, search_options=config.search_options if name == "ng" else "")
-        searches = [one_search(algo_config, evaluate, seed, start) for seed in range(seeds)]
+        searches = [one_search(algo_config, data, tau, evaluate, seed) for seed in range(seeds)]
         out["algorithms"][label] = search_report.summarise(searches, time.perf_counter() - began, grid)
         log(f"{setting} {label}: {out['algorithms'][label]['runtime_s']} s")
         save(out)

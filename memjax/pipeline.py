@@ -2,7 +2,8 @@
 retrain for several seeds → outputs (flax examples' ``train_and_evaluate``, without the flags).
 
 ``run(config, mode, data, run_dir)`` resolves Co-teaching's forget rate (:mod:`memjax.stages.forget_rate`),
-searches with :func:`memjax.search.driver.run_search` (mode ``"search"``) or uses the method's default
+searches the method's R(t) with S2E's search stage (:mod:`memjax.search_stage`, mode ``"search"``: it starts
+from the method's own R(t), which is retrained beside the searched one) or uses the method's default
 schedule (mode ``"method"``), retrains every schedule for ``config.seeds`` seeds in one vmapped call, finds
 the label issues from the retrained networks of the searched schedule (or the method) over all seeds
 (:mod:`memjax.label_issues`) and writes the run folder through :mod:`memjax.report` and
@@ -33,17 +34,18 @@ from memjax import (
     provenance,
     report,
     saved,
+    search_stage,
     sharding,
 )
 from memjax import data as data_lib
 from memjax.engine.state import ISSUES_AT
 from memjax.retraining import default_schedule, issues, retrain  # noqa: F401  (pipeline.retrain, ...)
-from memjax.schedules import S2E_SPACE
 from memjax.search import driver
+from memjax.search_stage import make_evaluate  # noqa: F401  (pipeline.make_evaluate)
 from memjax.stages import forget_rate
 from memjax.train import make_train
 
-SEARCH_LABEL, BASELINE_LABEL = "S2E (searched R(t))", "Co-teaching R(t)"
+SEARCH_LABEL, BASELINE_LABEL = search_stage.labels("coteaching")  # the paper's rows (other methods: their names)
 
 
 class _Quiet:
@@ -108,15 +110,6 @@ def check_data(config, data):
     return config
 
 
-def make_evaluate(config, data, epoch_callback: Callable | None = None) -> driver.EvaluateFn:
-    """``evaluate(schedules, keys) -> metrics`` on real training: (K, E) schedules run the first E epochs of
-    the ``config.epochs``-epoch plan (one compiled program per distinct shape). ``epoch_callback(epoch,
-    metrics)`` is the trainer's host callback (once per candidate and epoch). The test split is evaluated
-    only under ``config.search_test_acc``: the reward never reads it."""
-    train = make_train(config, data, epoch_callback, test_acc=config.search_test_acc, issues_at="last")
-    return train.population_metrics
-
-
 def candidate_bytes(train) -> int:
     """Device memory of one candidate run: XLA's memory analysis of the compiled single run, temporaries plus
     outputs (final networks, Adam state, metrics); the data, shared by all candidates, is not counted."""
@@ -160,12 +153,12 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
                   "epochs done)")  # fmt: skip
         start_at(bar, info["epochs_used"])
 
-    evaluate = make_evaluate(config, data, epoch_callback=lambda epoch, metrics: bar.update(1))
     workdir = run_dir if distributed.is_main() else None  # only process 0 writes
-    baseline = np.asarray(default_schedule(config, tau))  # Co-teaching's R(t): reported, and where NG starts
-    result = driver.run_search(config, evaluate, workdir, callback=generation_done, resumed=resumed, start=baseline)
+    tick = lambda epoch, metrics: bar.update(1)  # noqa: E731
+    searched = search_stage.search(config, data, tau, workdir, epoch_callback=tick, callback=generation_done,
+                                   resumed=resumed)  # fmt: skip
     bar.close()
-    return {SEARCH_LABEL: result.best_schedule, BASELINE_LABEL: baseline}, search_summary(result)
+    return searched.schedules(), searched.summary()
 
 
 def start_at(bar, n: int) -> None:
@@ -175,17 +168,6 @@ def start_at(bar, n: int) -> None:
     if hasattr(bar, "start_t"):
         bar.start_t = bar.last_print_t = bar._time()
     bar.refresh()
-
-
-def search_summary(result) -> dict:
-    """What a run folder's ``metrics.json`` says of a finished search (:class:`memjax.search.driver.SearchResult`)."""
-    return {
-        "generations": result.generations,
-        "epochs_used": result.epochs_used,
-        "best_fitness": result.best_fitness,
-        "best_alpha": dict(zip(S2E_SPACE.names, result.best_alpha.tolist(), strict=True)),
-        "best_schedule": result.best_schedule.tolist(),
-    }
 
 
 def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None = None) -> dict:
@@ -205,7 +187,7 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
     else:
         schedules = {config.method: np.asarray(default_schedule(config, tau))}
     bar = progress(len(schedules) * config.seeds * config.epochs, "retrain")
-    primary = SEARCH_LABEL if mode == "search" else config.method
+    primary = search_stage.labels(config.method)[0] if mode == "search" else config.method
     progress_of = lambda epoch, metrics: bar.update(1)  # noqa: E731
     rate = flag_rate(extra.get("forget_rate", {}))
     runs, issues_table = retrain(config, data, schedules, progress_of, primary, True, rate)

@@ -68,7 +68,6 @@ import numpy as np
 
 from memjax import methods, options
 from memjax.methods import mentornet
-from memjax.schedules import coteaching_schedule
 
 SETTINGS = {"sym20": ("symmetric", 0.2), "sym50": ("symmetric", 0.5), "pair45": ("pair", 0.45)}
 SETTINGS |= {"human_worse": ("human", "worse"), "human_aggre": ("human", "aggre")}  # CIFAR-10N, on request
@@ -76,16 +75,10 @@ PAPER_SETTINGS = ("sym20", "sym50", "pair45")  # the paper's, reproduce's defaul
 SETTING_TITLES = {"sym20": "symmetric 20%", "sym50": "symmetric 50%", "pair45": "pair 45%"}
 SETTING_TITLES |= {"human_worse": "CIFAR-10N worst (human)", "human_aggre": "CIFAR-10N aggregate (human)"}
 HUMAN_TWINS = {"cifar10_jpeg": "cifar10n_jpeg", "cifar10": "cifar10_n", "tfds:cifar10": "cifar10_n"}
-COMPARISON = {  # registry name → label, the paper's order
-    "standard": "Standard",
-    "coteaching": "Co-teaching",
-    "coteaching_plus": "Co-teaching+",
-    "decoupling": "Decoupling",
-    "fcorrection": "F-correction",
-    "mentornet": "MentorNet",
-    "jocor": "JoCoR",
-}
+PAPER_ORDER = ("standard", "coteaching", "coteaching_plus", "decoupling", "fcorrection", "mentornet", "jocor")
+COMPARISON = {name: methods.get(name).label for name in PAPER_ORDER}  # registry name → label, the paper's order
 S2E, S2E_LABEL = "s2e", "S2E"
+S2E_METHODS = ("coteaching", "jocor")  # reproduce's default: the paper's S2E and S2E over the strongest rule
 PROTOCOLS = ("reference", "default")
 SUMMARY = {
     "reference": "reference (memjax.protocol): labels corrupted with RandomState(0) over the whole training set in "
@@ -143,6 +136,21 @@ REFERENCE_BY_FAMILY = {
 }
 
 
+def s2e_name(method: str) -> str:
+    """The row (and piece file) name of S2E over ``method``'s R(t): ``s2e`` for the paper's Co-teaching."""
+    return S2E if method == "coteaching" else f"{S2E}_{method}"
+
+
+def s2e_label(method: str) -> str:
+    """The S2E row's label: plain for the paper's Co-teaching, else naming the method it searches."""
+    return S2E_LABEL if method == "coteaching" else f"{S2E_LABEL} ({methods.get(method).label}'s R(t) searched)"
+
+
+def row_label(name: str) -> str:
+    """The label of a comparison row: a method's, or S2E over a method (:func:`s2e_name`)."""
+    return COMPARISON.get(name) or s2e_label("coteaching" if name == S2E else name.removeprefix(f"{S2E}_"))
+
+
 def apply(config, protocol: str):
     """``config`` under ``protocol``: the reference values (module docstring) or ``config`` unchanged."""
     if protocol not in PROTOCOLS:
@@ -181,6 +189,4 @@ def for_setting(config, setting: str):
 def schedule(config, protocol: str) -> np.ndarray:
     """R(t) of ``config.method`` with its default schedule: Co-teaching's at τ = the noise rate, in the code's
     form under the reference protocol (eq. 3 otherwise); all ones for methods that ignore R(t)."""
-    if protocol == "reference" and methods.get(config.method).uses_schedule:
-        return np.asarray(coteaching_schedule(config.epochs, config.noise_rate, config.tk, config.c, reference=True))
-    return np.asarray(methods.default_schedule(config))
+    return np.asarray(methods.default_schedule(config, reference=protocol == "reference"))

@@ -7,9 +7,10 @@
 For each noise setting (``--settings``; default sym20,sym50,pair45) every method of the comparison set
 (Standard, Co-teaching, Co-teaching+, Decoupling, F-correction, MentorNet, JoCoR; ``--methods`` picks some)
 is retrained with its default R(t) for ``--seeds`` seeds in one vmapped program (``memjax.pipeline.retrain``),
-and S2E searches R(t) with each of ``--search-algorithms`` (``memjax.search.driver.run_search``); the first
-algorithm's best R(t) is retrained with Co-teaching as the S2E row (``--s2e-method jocor``: S2E over JoCoR's
-R(t) instead), the others feed the Fig. 6 plot. Every run uses the same seeds.
+and S2E searches the R(t) of each of ``--s2e-methods`` (default Co-teaching, the paper's, and JoCoR) with S2E's
+one search stage (:mod:`memjax.search_stage`, the same as ``python -m memjax.launch``: it starts from the
+method's own R(t)); the first of ``--search-algorithms`` gives one S2E row per searched method, retrained
+with that method, the others feed the Fig. 6 plot. Every run uses the same seeds.
 ``--protocol reference`` (the default) is the official code's protocol, item by item in
 :mod:`memjax.protocol`; ``--protocol default`` keeps the presets. Any config field is a flag (``--epochs 20``);
 the results list every departure from the protocol.
@@ -35,14 +36,13 @@ from pathlib import Path
 import numpy as np
 
 from memjax import data as data_lib
-from memjax import flags, io, methods, options, pipeline, search
+from memjax import flags, io, methods, options, pipeline, search, search_stage
 from memjax import protocol as protocol_lib
 from memjax import reproduce_report as rr
 from memjax.config import Config
 from memjax.configs import get_config
-from memjax.protocol import COMPARISON, PAPER_SETTINGS, S2E, S2E_LABEL, SETTINGS
+from memjax.protocol import COMPARISON, PAPER_SETTINGS, S2E, SETTINGS
 from memjax.reproduce_plan import Job, Piece, plan, start_folder
-from memjax.search import driver
 from memjax.stages import forget_rate
 
 S2E_METHODS = [m for m in COMPARISON if m != "standard" and methods.get(m).uses_schedule]
@@ -62,8 +62,10 @@ def _heartbeat(log, runs: int, epochs: int):
     return callback
 
 
-def _search(config, data, workdir: Path, log) -> dict:
-    """Run (or resume) the search; its summary. Wall time is summed over sessions, per kept generation."""
+def _search(config, data, workdir: Path, log, reference: bool) -> dict:
+    """Run (or resume) S2E's search stage (:mod:`memjax.search_stage`: from ``config.method``'s own R(t), in
+    the official codes' form under the ``reference`` protocol); its summary. Wall time is summed over
+    sessions, per kept generation."""
     workdir.mkdir(parents=True, exist_ok=True)
     clock = workdir / "wall_time.json"
     before, start = (io.read_json(clock)["seconds"] if clock.exists() else 0.0), time.perf_counter()
@@ -73,15 +75,11 @@ def _search(config, data, workdir: Path, log) -> dict:
         log(f"  generation {info['generation'] + 1}: {info['epochs_used']}/{info['epochs_budget']} epochs, "
             f"best reward {info['best_fitness']:.4f}")  # fmt: skip
 
-    evaluate = pipeline.make_evaluate(config, data, _heartbeat(log, config.population, config.epochs))
-    result = driver.run_search(config, evaluate, workdir, callback=generation_done)
-    summary = pipeline.search_summary(result)
-    return {"algorithm": config.search, **summary, "runtime_s": before + time.perf_counter() - start}
-
-
-def s2e_label(method: str) -> str:
-    """The S2E row's label: plain for the paper's Co-teaching, else naming the method it searches."""
-    return S2E_LABEL if method == "coteaching" else f"{S2E_LABEL} ({COMPARISON[method]}'s R(t) searched)"
+    heartbeat = _heartbeat(log, config.population, config.epochs)
+    searched = search_stage.search(
+        config, data, None, workdir, reference=reference, epoch_callback=heartbeat, callback=generation_done
+    )
+    return {"algorithm": config.search, **searched.summary(), "runtime_s": before + time.perf_counter() - start}
 
 
 def run_piece(piece: Piece, job: Job, data, log) -> str:
@@ -89,18 +87,20 @@ def run_piece(piece: Piece, job: Job, data, log) -> str:
     config, out = protocol_lib.for_setting(job.config, piece.setting), job.out
     config = config.replace(noise_rate=round(forget_rate.known_rate(config, data), 6))  # human labels: their rate
     if piece.kind == "search":
-        config = config.replace(method=job.s2e_method, search=piece.name)
-        summary = _search(config, data, rr.search_dir(out, piece.setting, piece.name), log)
+        config = config.replace(method=piece.method, search=piece.name)
+        summary = _search(
+            config, data, rr.search_dir(out, piece.setting, piece.name, piece.method), log, job.protocol == "reference"
+        )
         io.write_json(piece.path(out), summary)
         return f"best validation reward {summary['best_fitness']:.4f} after {summary['epochs_used']} epochs"
     if piece.kind == "s2e":
-        summary = io.read_json(rr.search_summary(out, piece.setting, piece.name))
+        summary = io.read_json(rr.search_summary(out, piece.setting, piece.name, piece.method))
         label, config, schedule = (
-            s2e_label(job.s2e_method),
-            config.replace(method=job.s2e_method),
+            protocol_lib.s2e_label(piece.method),
+            config.replace(method=piece.method),
             np.asarray(summary["best_schedule"]),
         )
-        extra = {"search": piece.name, "search_runtime_s": summary["runtime_s"]}
+        extra = {"search": piece.name, "search_runtime_s": summary["runtime_s"], "searched_method": piece.method}
     else:
         label, config, extra = COMPARISON[piece.name], config.replace(method=piece.name), {}
         schedule = protocol_lib.schedule(config, job.protocol)
@@ -128,12 +128,12 @@ def run_all(job: Job, arrays, num_classes: int, log) -> list[dict]:
         return data_lib.make_dataset(arrays, config, base.dataset, num_classes)
 
     def write():
-        return rr.write_all(out, job.header, job.settings, job.names, job.algorithms)
+        return rr.write_all(out, job.header, job.settings, job.rows, job.algorithms, job.s2e_methods)
 
-    for piece in plan(job.settings, job.names, job.algorithms):
+    for piece in plan(job.settings, job.names, job.algorithms, job.s2e_methods):
         if piece.path(out).exists():
             continue
-        what = f"{piece.kind} {piece.name}" if piece.kind != "method" else COMPARISON[piece.name]
+        what = COMPARISON[piece.name] if piece.kind == "method" else f"{piece.kind} {piece.name} over {piece.method}"
         log(f"{piece.setting} {what}: started")
         piece.path(out).parent.mkdir(parents=True, exist_ok=True)
         log(f"{piece.setting} {what}: {run_piece(piece, job, data_for(piece.setting), log)}")
@@ -151,7 +151,7 @@ def _names(text: str, known, what: str) -> list[str]:
 
 def resolve(args: argparse.Namespace):
     """(config, departures from the protocol, settings, method names, search algorithms, the note of
-    :func:`memjax.flags.follow_epochs`) from the flags."""
+    :func:`memjax.flags.follow_epochs`, the methods S2E searches) from the flags."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
     for name, flag in RESERVED.items():
         if name in given:
@@ -169,14 +169,16 @@ def resolve(args: argparse.Namespace):
     algorithms = _names(args.search_algorithms, search.ALGORITHMS, "search algorithm(s)")
     names, settings = _names(args.methods, [*COMPARISON, S2E], "method(s)"), _names(args.settings, SETTINGS, "settings")
     pipeline.check(config, "search" if S2E in names else "method")
-    if S2E in names and not methods.follows_schedule(args.s2e_method, config.method_options):
-        raise ValueError(
-            f"--s2e-method {args.s2e_method}: its settings here ignore R(t) (e.g. the reference "
-            "protocol's fixed MentorNet percentile), so there is nothing to search: pick another"
-        )
+    s2e_methods = [args.s2e_method] if args.s2e_method else _names(args.s2e_methods, S2E_METHODS, "--s2e-methods")
+    for method in s2e_methods if S2E in names else []:
+        if not methods.follows_schedule(method, config.method_options):
+            raise ValueError(
+                f"--s2e-methods {method}: its settings here ignore R(t) (e.g. the reference "
+                "protocol's fixed MentorNet percentile), so there is nothing to search: pick another"
+            )
     for setting in settings:  # human settings: the data set has human labels, and they are there
         data_lib.resolve(protocol_lib.for_setting(config, setting).dataset, config.data_dir)
-    return config, protocol_lib.departures(config, reference), settings, names, algorithms, note
+    return config, protocol_lib.departures(config, reference), settings, names, algorithms, note, s2e_methods
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,11 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", default=",".join([*COMPARISON, S2E]), help="methods to run (default: all + s2e)")
     run.add_argument("--search-algorithms", default="ng", help="search algorithms, the first gives S2E (default: ng)")
     run.add_argument(
-        "--s2e-method",
-        default="coteaching",
-        choices=S2E_METHODS,
-        help="the method whose R(t) S2E searches and retrains (default: coteaching, the paper's)",
+        "--s2e-methods",
+        default=",".join(protocol_lib.S2E_METHODS),
+        help=f"the methods whose R(t) S2E searches, one S2E row each, from the method's own R(t), of "
+        f"{', '.join(S2E_METHODS)} (default: {','.join(protocol_lib.S2E_METHODS)}: the paper's and the strongest)",
     )
+    run.add_argument("--s2e-method", choices=S2E_METHODS, help="one method only (the same as --s2e-methods METHOD)")
     run.add_argument("--smoke", action="store_true", help="the preset's quick variant (departs from the protocol)")
     flags.add_config_fields(parser.add_argument_group("config fields (memjax.config.Config)"))
     return parser
@@ -215,10 +218,10 @@ def main(argv=None) -> int:
     flags.quiet_libraries()
     out = Path(args.out)
     try:
-        config, departed, settings, names, algorithms, note = resolve(args)
+        config, departed, settings, names, algorithms, note, s2e_methods = resolve(args)
         flags.check_writable(out)
         arrays, num_classes = data_lib.load_arrays(config.dataset, config.data_dir)
-        start_folder(out, config, args.protocol, args.s2e_method)
+        start_folder(out, config, args.protocol)
     except (ValueError, OSError) as error:
         print(f"memjax: error: {error}", file=sys.stderr)
         return 2
@@ -234,7 +237,7 @@ def main(argv=None) -> int:
     if note:
         _log(note)
     try:
-        job = Job(config, args.protocol, settings, names, algorithms, out, header, args.s2e_method)
+        job = Job(config, args.protocol, settings, names, algorithms, out, header, tuple(s2e_methods))
         run_all(job, arrays, num_classes, _log)
     except KeyboardInterrupt:
         print("\nmemjax: interrupted; rerun the same command to continue (finished pieces are kept)", file=sys.stderr)

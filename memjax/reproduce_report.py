@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from memjax import io, plots
-from memjax.protocol import COMPARISON, S2E, S2E_LABEL, SETTING_TITLES, SETTINGS
+from memjax import io
+from memjax.protocol import SETTING_TITLES, SETTINGS, row_label
+from memjax.reproduce_figures import plot_curves, plot_schedules, plot_search
 
 ACCURACIES = {"final": "final epoch", "last10": "mean of last 10 epochs", "best": "best epoch"}
 READING = (
@@ -31,7 +32,6 @@ READING = (
     "(JoCoR's convention); **best epoch** (CIFAR-N's convention: chosen on the test set, so optimistic). A run's "
     "accuracy is the mean over its networks. Runtime: wall time including compilation; S2E's includes its search."
 )
-LABELS = {**COMPARISON, S2E: S2E_LABEL}
 
 
 def save_piece(path: Path, runs: list[dict], meta: dict) -> None:
@@ -71,14 +71,19 @@ def piece_path(out: Path, setting: str, name: str) -> Path:
     return out / setting / f"{name}.npz"
 
 
-def search_dir(out: Path, setting: str, algorithm: str) -> Path:
-    """The search's own folder (checkpoint, ``history.jsonl``); resumes mid-search."""
-    return out / setting / f"search_{algorithm}"
+def _search_name(algorithm: str, method: str) -> str:
+    return f"search_{algorithm}" + ("" if method == "coteaching" else f"_{method}")
 
 
-def search_summary(out: Path, setting: str, algorithm: str) -> Path:
-    """The finished search: best R(t), α, reward, epochs, wall time."""
-    return out / setting / f"search_{algorithm}.json"
+def search_dir(out: Path, setting: str, algorithm: str, method: str = "coteaching") -> Path:
+    """The search's own folder (checkpoint, ``history.jsonl``); resumes mid-search. Named by the algorithm,
+    and by the searched method when it is not the paper's Co-teaching."""
+    return out / setting / _search_name(algorithm, method)
+
+
+def search_summary(out: Path, setting: str, algorithm: str, method: str = "coteaching") -> Path:
+    """The finished search: best R(t), α, reward, epochs, wall time, where it started."""
+    return out / setting / f"{_search_name(algorithm, method)}.json"
 
 
 def collect(out: Path, settings: list[str], names: list[str]) -> list[dict]:
@@ -91,7 +96,7 @@ def collect(out: Path, settings: list[str], names: list[str]) -> list[dict]:
                 continue
             piece = load_piece(path)
             accs = accuracies(piece["metrics"]["test_acc"])
-            label = piece["meta"].get("label", LABELS[name])  # S2E over another method names it
+            label = piece["meta"].get("label", row_label(name))  # as the piece was labelled
             rows.append({"setting": setting, "name": name, "label": label, **piece, "acc": accs})
     return rows
 
@@ -155,7 +160,7 @@ def markdown(rows: list[dict], header: dict, settings: list[str], names: list[st
         for name in names:
             row = mine.get(name)
             cells = [_cell(row["acc"][k]) for k in ACCURACIES] + [_runtime(row["meta"])] if row else ["not run yet"] * 4
-            lines.append(f"| {row['label'] if row else LABELS[name]} | {' | '.join(cells)} |")
+            lines.append(f"| {row['label'] if row else row_label(name)} | {' | '.join(cells)} |")
     lines += ["", "## Final-epoch test accuracy (%), mean ± std over seeds", ""]
     lines += ["| method | " + " | ".join(settings) + " |", "|---|" + "---|" * len(settings)]
     for name in names:
@@ -163,58 +168,14 @@ def markdown(rows: list[dict], header: dict, settings: list[str], names: list[st
             next((_cell(r["acc"]["final"]) for r in rows if (r["setting"], r["name"]) == (s, name)), "—")
             for s in settings
         ]
-        label = next((r["label"] for r in rows if r["name"] == name), LABELS[name])
+        label = next((r["label"] for r in rows if r["name"] == name), row_label(name))
         lines.append(f"| {label} | {' | '.join(cells)} |")
     lines += [""] + [f"![{title}]({file})" for file, title in header["figures"]]
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(path: Path, rows: list[dict], settings: list[str], skip: float = 0.1) -> None:
-    """Fig. 4 style: test accuracy per epoch, one panel per setting, one line per method (mean over seeds,
-    band ±1 std, S2E drawn thickest), one legend below the panels; each y axis fits the curves after the
-    first ``skip`` share of the epochs (the first epochs' low accuracies would flatten the rest)."""
-    fig, axes = plots.figure(len(settings), (4.8 * len(settings), 4.4), squeeze=False)
-    for ax, setting in zip(axes[0], settings, strict=True):
-        shown = []
-        for i, name in enumerate(LABELS):
-            row = next((r for r in rows if (r["setting"], r["name"]) == (setting, name)), None)
-            if row is None:
-                continue
-            curves = 100 * np.asarray(row["metrics"]["test_acc"], np.float64).mean(-1)
-            plots.band(ax, curves, f"C{i}", row["label"], lw=2.2 if name == S2E else 1.0, shared=True)
-            shown.append(plots.tail(curves.mean(0), 1 - skip))
-        plots.style(ax, SETTING_TITLES[setting], "epoch", "test accuracy (%)")
-        plots.span(ax, shown)
-    plots.save_with_legend(fig, axes, path, ncol=4)
-
-
-def plot_schedules(path: Path, pairs: dict[str, dict[str, np.ndarray]]) -> None:
-    """Fig. 5 style: the searched R(t) against Co-teaching's, one panel per setting."""
-    fig, axes = plots.figure(len(pairs), (4.4 * len(pairs), 3.6), squeeze=False)
-    for ax, (setting, schedules) in zip(axes[0], pairs.items(), strict=True):
-        for label, schedule in schedules.items():
-            ax.plot(np.arange(1, len(schedule) + 1), schedule, label=label)
-        ax.set_ylim(0, 1.05)
-        plots.style(ax, SETTING_TITLES[setting], "epoch t", "R(t)")
-    plots.save_with_legend(fig, axes, path, ncol=2)
-
-
-def plot_search(path: Path, histories: dict[str, dict[str, list[dict]]], clean_val: bool) -> None:
-    """Fig. 6 style: best validation reward so far (%) against trained epochs, one line per search
-    algorithm; the y axis spans at least :data:`memjax.plots.MIN_SPAN` points."""
-    fig, axes = plots.figure(len(histories), (4.4 * len(histories), 3.8), squeeze=False)
-    for ax, (setting, by_algorithm) in zip(axes[0], histories.items(), strict=True):
-        shown = []
-        for algorithm, history in by_algorithm.items():
-            epochs, best = plots.best_so_far(history)
-            ax.step(epochs, 100 * best, where="post", label=algorithm)
-            shown.append(100 * best)
-        plots.style(ax, SETTING_TITLES[setting], "trained epochs (all candidates)", plots.reward_label(clean_val))
-        plots.span(ax, np.concatenate(shown))
-    plots.save_with_legend(fig, axes, path, ncol=4)
-
-
-def write_all(out: Path, header: dict, settings: list[str], names: list[str], algorithms: list[str]) -> list[dict]:
+def write_all(out: Path, header: dict, settings: list[str], names: list[str], algorithms: list[str],
+              s2e_methods=("coteaching",)) -> list[dict]:  # fmt: skip
     """Rewrite results.md, results.csv and the figures from the piece files finished so far; the rows."""
     rows = collect(out, settings, names)
     drawn = []
@@ -224,17 +185,22 @@ def write_all(out: Path, header: dict, settings: list[str], names: list[str], al
     pairs = {}
     for setting in settings:
         pair = {}
-        if search_summary(out, setting, algorithms[0]).exists():
-            best = io.read_json(search_summary(out, setting, algorithms[0]))["best_schedule"]
-            pair[f"S2E (searched by {algorithms[0]})"] = np.asarray(best)
-        if piece_path(out, setting, "coteaching").exists():
-            pair["Co-teaching"] = load_piece(piece_path(out, setting, "coteaching"))["schedule"]
+        for method in s2e_methods:
+            summary = search_summary(out, setting, algorithms[0], method)
+            if summary.exists():
+                summary = io.read_json(summary)
+                pair[f"{row_label(method)} R(t) searched by {algorithms[0]}"] = np.asarray(summary["best_schedule"])
+                if "start" in summary:  # the method's own R(t), where the search started
+                    pair[f"{row_label(method)} R(t)"] = np.asarray(summary["start"]["schedule"])
+            elif piece_path(out, setting, method).exists():
+                pair[f"{row_label(method)} R(t)"] = load_piece(piece_path(out, setting, method))["schedule"]
         if pair:
             pairs[setting] = pair
     if pairs:
         plot_schedules(out / FIGURES["schedules"][0], pairs)
         drawn.append("schedules")
-    histories = {s: {a: io.read_lines(search_dir(out, s, a) / io.HISTORY) for a in algorithms} for s in settings}
+    first = s2e_methods[0]  # the extra algorithms search the first S2E method's R(t) (Fig. 6)
+    histories = {s: {a: io.read_lines(search_dir(out, s, a, first) / io.HISTORY) for a in algorithms} for s in settings}
     histories = {s: {a: h for a, h in by.items() if h} for s, by in histories.items()}
     histories = {s: by for s, by in histories.items() if by}
     if histories:

@@ -48,7 +48,7 @@ def test_a_method_option_that_counts_epochs_scales_unless_given():
 
 def test_reproduce_scales_the_protocol_the_same_way():
     args = reproduce.build_parser().parse_args(["--out", "x", "--dataset", "mnist", "--epochs", "20"])
-    config, departed, *_, note = reproduce.resolve(args)
+    config, departed, *_, note, _ = reproduce.resolve(args)
     assert (config.decay_start, config.tk) == (8, 1) and departed["decay_start"] == (80, 8)
     assert "decay_start 80 → 8" in note
 

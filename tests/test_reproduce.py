@@ -26,6 +26,7 @@ from memjax.search import driver
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--epochs", "4", "--decay-start", "3", "--population", "2", "--generations", "1", "--seeds", "2"]
 SMOKE = ["--dataset", "digits", "--protocol", "default", *TINY, "--reward-epochs", "1", "--settings", "sym50"]
+SMOKE += ["--s2e-methods", "coteaching"]  # the paper's S2E only (S2E over JoCoR: its own test)
 METHODS = ["--methods", "standard,coteaching,s2e"]
 
 
@@ -219,7 +220,7 @@ def test_kill_9_then_rerun_finishes_like_an_uninterrupted_run(smoke, tmp_path):
     second = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Co-teaching: started" not in second.stdout and piece.stat().st_mtime_ns == stamp
-    assert "search ng: started" in second.stdout
+    assert "search ng over coteaching: started" in second.stdout
     accuracy = lambda row: {k: v for k, v in row.items() if "test_acc" in k}  # noqa: E731
     done, reference = read_csv(out / "results.csv"), read_csv(smoke[0] / "results.csv")
     assert {k: accuracy(v) for k, v in done.items()} == {k: accuracy(v) for k, v in reference.items()}
@@ -255,8 +256,12 @@ def test_rerun_with_other_flags_is_refused(smoke, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "other seeds" in err, err
     assert reproduce.main(["--dataset", "digits", "--out", str(tmp_path / "x")]) == 2  # reference needs a paper set
-    assert reproduce.main([*SMOKE, *METHODS, "--s2e-method", "jocor", "--out", str(out)]) == 2
-    assert "other --s2e-method" in capsys.readouterr().err
+    capsys.readouterr()
+    record = io.read_json(out / "reproduce.json")
+    io.write_json(out / "reproduce.json", {**record, "s2e_method": "jocor"})  # an older memjax's S2E over JoCoR
+    assert reproduce.main([*SMOKE, *METHODS, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "S2E over jocor in the layout of an older memjax" in err, err
 
 
 @pytest.mark.slow
@@ -264,14 +269,14 @@ def test_s2e_over_jocor_searches_and_retrains_jocor(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "_log", lambda message: None)
     out = tmp_path / "out"
     assert reproduce.main([*SMOKE, "--methods", "s2e", "--s2e-method", "jocor", "--out", str(out)]) == 0
-    piece = rr.load_piece(out / "sym50" / "s2e.npz")
-    summary = json.loads((out / "sym50" / "search_ng.json").read_text())
+    piece = rr.load_piece(out / "sym50" / "s2e_jocor.npz")
+    summary = json.loads((out / "sym50" / "search_ng_jocor.json").read_text())
     assert piece["meta"]["method"] == "jocor" and piece["meta"]["label"] == "S2E (JoCoR's R(t) searched)"
     np.testing.assert_allclose(piece["schedule"], summary["best_schedule"], rtol=1e-6)
     config = smoke_config("jocor")  # the piece is JoCoR retrained with the searched R(t), seed for seed
     runs, _ = pipeline.retrain(config, data.make_dataset(data.load_digits(), config), {"s2e": piece["schedule"]})
     np.testing.assert_allclose(piece["metrics"]["test_acc"], np.stack([r["metrics"]["test_acc"] for r in runs]))
-    assert read_csv(out / "results.csv")["s2e"]["label"] == "S2E (JoCoR's R(t) searched)"
+    assert read_csv(out / "results.csv")["s2e_jocor"]["label"] == "S2E (JoCoR's R(t) searched)"
     assert (out / "results.md").read_text().count("| S2E (JoCoR's R(t) searched) |") == 2  # both tables
 
 

@@ -1,5 +1,6 @@
 """The real-data search comparison's bookkeeping, on a fake evaluation (no training): every trained candidate
-recorded once, the pick is the driver's, curves count trained epochs, τ as scipy computes it."""
+recorded once, the pick is the driver's (through S2E's search stage, as the CLI), curves count trained epochs, τ as
+scipy computes it."""
 
 import jax
 import jax.numpy as jnp
@@ -9,8 +10,7 @@ from scipy import stats
 
 from benchmarks import search_real, search_report
 from memjax import data as data_lib
-from memjax import retraining
-from memjax.search import driver
+from memjax import retraining, search_stage
 
 
 @jax.jit
@@ -27,7 +27,7 @@ def fake_evaluate(schedules, keys):
 @pytest.mark.parametrize("search", ["ng", "hyperband"])
 def test_one_search_records_every_candidate_and_returns_the_drivers_pick(search):
     config = search_real.make_config("digits-sym50", epochs=9, generations=3).replace(search=search, population=4)
-    result = search_real.one_search(config, fake_evaluate, seed=1)
+    result = search_real.one_search(config, None, 0.5, fake_evaluate, seed=1)
     epochs, used = np.array(result["epochs"]), np.array(result["used"])
     assert used[-1] == epochs.sum() <= 3 * 4 * 9 and np.all(np.diff(used) >= 0)
     full = epochs == 9
@@ -52,8 +52,8 @@ def test_every_setting_names_a_known_dataset_and_builds_a_valid_config():
 
 def test_the_pick_is_retrained_with_the_clis_retraining_keys():
     config = search_real.make_config("digits-sym50", epochs=9, generations=2).replace(population=4)
-    result = search_real.one_search(config, fake_evaluate, seed=1)
-    schedule = driver.run_search(config.replace(seed=1), fake_evaluate).best_schedule
+    result = search_real.one_search(config, None, 0.5, fake_evaluate, seed=1)
+    schedule = search_stage.search(config.replace(seed=1), None, 0.5, evaluate=fake_evaluate).result.best_schedule
     keys = retraining.retrain_keys(config.replace(seed=1), range(4))
     test = np.asarray(fake_evaluate(jnp.stack([jnp.asarray(schedule)] * 4), keys)["test_acc"])
     np.testing.assert_allclose(result["retrained"], test[:, -5:, :].mean(axis=(1, 2)), rtol=1e-6)

@@ -73,12 +73,16 @@ def follows_schedule(method: str, text: str = "") -> bool:
     return method != "mentornet" or settings(method, text).percentile == 0.0
 
 
-def default_schedule(config, tau: float | None = None) -> jnp.ndarray:
-    """R(t) of ``config.method`` without a search: Co-teaching's with forget rate ``tau`` (default: the noise
-    rate) for methods driven by R(t); all ones for the others."""
+def default_schedule(config, tau: float | None = None, reference: bool = False) -> jnp.ndarray:
+    """R(t) of ``config.method`` without a search, the schedule S2E starts from when it searches that method:
+    for methods driven by R(t) Co-teaching's with forget rate ``tau`` (default: the noise rate) — the paper's
+    eq. (3), or with ``reference`` the official codes' form (:func:`memjax.schedules.coteaching_schedule`;
+    Co-teaching's, Co-teaching+'s and JoCoR's code all build ``rate_schedule`` this way); all ones for the
+    others."""
     if not get(config.method).uses_schedule:
         return jnp.ones(config.epochs)
-    return coteaching_schedule(config.epochs, config.noise_rate if tau is None else tau, config.tk, config.c)
+    tau = config.noise_rate if tau is None else tau
+    return coteaching_schedule(config.epochs, tau, config.tk, config.c, reference=reference)
 
 
 __all__ = [

@@ -31,6 +31,7 @@ class Method:
     uses_schedule: bool  # R(t) drives it (S2E can search its schedule)
     build: Callable[[Any, int], tuple[Rule, Any]]
     settings: type = NoSettings
+    label: str = ""  # its name in tables, figures and run folders (e.g. "JoCoR")
 
 
 def fixed(rule: Rule, carry: Any = ()) -> Callable[[Any, int], tuple[Rule, Any]]:

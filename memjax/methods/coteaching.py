@@ -94,6 +94,6 @@ def selfteach(step: Step, carry) -> Objective:
     return masked(losses, masks, carry)
 
 
-COTEACHING = Method(2, True, fixed(coteaching))
-COTEACHING_PLUS = Method(2, True, build_coteaching_plus, PlusSettings)
-SELFTEACH = Method(1, True, fixed(selfteach))
+COTEACHING = Method(2, True, fixed(coteaching), label="Co-teaching")
+COTEACHING_PLUS = Method(2, True, build_coteaching_plus, PlusSettings, "Co-teaching+")
+SELFTEACH = Method(1, True, fixed(selfteach), label="Self-teaching")

@@ -23,4 +23,4 @@ def rule(step: Step, carry) -> Objective:
     return masked(losses, jnp.stack([disagree, disagree]), carry)
 
 
-METHOD = Method(2, False, fixed(rule))
+METHOD = Method(2, False, fixed(rule), label="Decoupling")

@@ -61,4 +61,4 @@ def build(settings: Settings, num_classes: int):
     return rule, ()
 
 
-METHOD = Method(2, True, build, Settings)
+METHOD = Method(2, True, build, Settings, "JoCoR")

@@ -12,4 +12,4 @@ def rule(step: Step, carry) -> Objective:
     return masked(losses, jnp.ones(losses.shape, bool), carry)
 
 
-METHOD = Method(num_nets=1, uses_schedule=False, build=fixed(rule))
+METHOD = Method(num_nets=1, uses_schedule=False, build=fixed(rule), label="Standard")

@@ -55,6 +55,7 @@ class SearchResult:
     state: Any  # the algorithm's final state
     generations: int
     epochs_used: int
+    start_rmse: float | None = None  # how far the start's fit in S2E's space is from the given start schedule
 
 
 def algorithm_config(config):
@@ -88,15 +89,16 @@ def evaluate_generation(
     return np.concatenate(schedules), {name: np.concatenate([m[name] for m in metrics]) for name in metrics[0]}
 
 
-def history_records(generation, z, alpha, schedules, metrics, fitness, epochs) -> list[dict]:
-    """One ``history.jsonl`` record per candidate: its point, schedule, last-epoch metrics and reward."""
+def history_records(generation, z, alpha, schedules, metrics, fitness, epochs, names=S2E_SPACE.names) -> list[dict]:
+    """One ``history.jsonl`` record per candidate: its point, α (named by the search space's ``names``),
+    schedule, last-epoch metrics and reward."""
     return [
         {
             "generation": generation,
             "index": k,
             "epochs": epochs,
             "z": np.asarray(z[k], np.float64).tolist(),
-            "alpha": dict(zip(S2E_SPACE.names, np.asarray(alpha[k], np.float64).tolist(), strict=True)),
+            "alpha": dict(zip(names, np.asarray(alpha[k], np.float64).tolist(), strict=True)),
             "schedule": np.asarray(schedules[k], np.float64).tolist(),
             "metrics": {f"{name}_last": np.asarray(v[k, -1], np.float64).tolist() for name, v in metrics.items()},
             "fitness": float(fitness[k]),
@@ -124,8 +126,11 @@ def run_search(
     ask, tell = algo.compiled
     total = config.generations * config.population * config.epochs
     init_key, key = jax.random.split(jax.random.key(config.seed))
-    starts = {"start": start_lib.s2e_start(start, config.min_keep)[0]} if start is not None and algo.starts else {}
-    state, generations, used = algo.init(init_key, algorithm_config(config), **starts), 0, 0
+    fitted = start_lib.s2e_start(start, config.min_keep) if start is not None and algo.starts else None
+    starts = {"start": fitted[0]} if fitted is not None else {}
+    algo_config = algorithm_config(config)
+    space = algo_config.space  # the configured space (the algorithms read it; S2E's by default)
+    state, generations, used = algo.init(init_key, algo_config, **starts), 0, 0
     workdir = Path(workdir) if workdir is not None else None
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +158,7 @@ def run_search(
         fitness = reward(metrics, config.reward_epochs, config.reward_networks)
         state, key, generations, used = tell(state, z, fitness), next_key, generations + 1, used + len(z) * epochs
         if workdir is not None:
-            records = history_records(generations - 1, z, alpha, schedules, metrics, fitness, epochs)
+            records = history_records(generations - 1, z, alpha, schedules, metrics, fitness, epochs, space.names)
             io.append_lines(workdir / io.HISTORY, records)
             counters = {"generations": generations, "epochs_used": used}
             io.save_checkpoint(workdir / io.CHECKPOINT, state, key, counters, config.to_json())
@@ -161,7 +166,7 @@ def run_search(
             progress = {"generation": generations - 1, "epochs_used": used, "epochs_budget": total}
             progress.update(candidates=len(z), epochs=epochs, mean_fitness=float(np.mean(fitness)))
             callback({**progress, "best_fitness": float(state.best.fitness)})
-    best_alpha = np.asarray(S2E_SPACE.to_alpha(state.best.z))
+    best_alpha = np.asarray(space.to_alpha(state.best.z))
     return SearchResult(
         best_alpha=best_alpha,
         best_z=np.asarray(state.best.z),
@@ -170,6 +175,7 @@ def run_search(
         state=state,
         generations=generations,
         epochs_used=used,
+        start_rmse=None if fitted is None else fitted[1],
     )
 
 
