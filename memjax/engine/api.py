@@ -12,6 +12,7 @@ compiled program (never captured as constants), so call ``train`` directly or un
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,7 @@ import jax
 import numpy as np
 import optax
 
-from memjax import sharding
+from memjax import distributed, sharding
 from memjax.engine.evaluation import scores
 from memjax.engine.rule import RuleSpec
 from memjax.engine.run import run
@@ -102,18 +103,21 @@ class Train:
             return self.compiled_population(self.data, *per_run)
         return sharding.run_sharded(self.compiled_population, self.replicated, per_run, self.mesh)
 
-    def map(self, fn: Callable, schedules, keys, carries=None, subsets=None) -> tuple[dict, Any]:
+    def map(self, fn: Callable, schedules, keys, carries=None, subsets=None, main_only=()) -> tuple[dict, Any]:
         """(metrics, ``fn(engine, data, state)`` of every run) of :meth:`population` as host arrays on every
         process, also when the mesh spans several processes (:mod:`memjax.distributed`): ``fn`` runs inside
-        the same compiled, sharded program, where each run's state lives, and only its (small) output is
-        gathered, never the networks. ``fn`` is compiled once per :func:`program_key`: a fresh closure
+        the same compiled, sharded program, where each run's state lives, and only its output leaves the
+        devices. ``main_only``: names of entries of ``fn``'s (dict) output that only process 0 receives
+        (:func:`memjax.distributed.gather_to_main`: the networks it writes); they are None on the other
+        processes, which never receive them. ``fn`` is compiled once per :func:`program_key`: a fresh closure
         of the same code over equal values reuses the program, and a new generation (new values, same
         shapes) never recompiles."""
         program = self._program(fn)
         per_run = (schedules, keys, carries, subsets)
         if self.mesh is None:
             return jax.device_get(program(self.data, *per_run))
-        return sharding.run_sharded(program, self.replicated, per_run, self.mesh, gather=True)
+        gather = functools.partial(_gather, tuple(main_only))
+        return sharding.run_sharded(program, self.replicated, per_run, self.mesh, gather=gather)
 
     def _program(self, fn: Callable) -> Callable:
         """The compiled population map of ``fn``, from the cache of the :data:`MAPPED_KEPT` most recently used."""
@@ -159,6 +163,18 @@ def program_key(fn: Callable):
     except (TypeError, ValueError):  # an unhashable value, or a cell not yet assigned
         return fn
     return key
+
+
+def _gather(main_only: tuple[str, ...], outputs):
+    """:meth:`Train.map`'s (metrics, output) as host arrays: all of it on every process
+    (:func:`memjax.distributed.gather`) except the output's ``main_only`` entries, which go to process 0
+    alone (:func:`memjax.distributed.gather_to_main`; None elsewhere)."""
+    if not main_only:
+        return distributed.gather(outputs)
+    metrics, out = outputs
+    kept = distributed.gather_to_main({name: out[name] for name in main_only})
+    metrics, shared = distributed.gather((metrics, {k: v for k, v in out.items() if k not in main_only}))
+    return metrics, shared | (kept if kept is not None else dict.fromkeys(main_only))
 
 
 def make_train(
