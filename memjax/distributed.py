@@ -4,9 +4,10 @@ Every process runs the same program on the same arguments (SPMD). Each loads the
 search for the same candidates with the same keys, trains its share of the population on its own devices
 (:mod:`memjax.sharding` spreads the padded population over the global mesh of all processes' devices) and
 then holds every candidate's metrics (:func:`gather`), so the search state is updated identically
-everywhere from the same fitness. Only process 0 (:func:`is_main`) writes the run folder; what only it
-knows (the run folder's name, a resumed config, the search checkpoint) it sends to the others
-(:func:`decided_by_main`, :func:`broadcast`), so no shared file system is needed.
+everywhere from the same fitness. Only process 0 (:func:`is_main`) writes the run folder, and it alone
+receives the retrained networks (:func:`gather_to_main`); what only it knows (the run folder's name, a
+resumed config, the search checkpoint) it sends to the others (:func:`decided_by_main`, :func:`broadcast`),
+so no shared file system is needed.
 
 Start (:func:`initialize`): with ``coordinator``, ``num_processes`` and ``process_id`` all given, each
 process uses every device of its host (one process per host); with none given, inside an ``srun`` step or
@@ -21,6 +22,7 @@ aborts the process with "another task died"). Process 0 checkpoints after every 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -28,6 +30,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax._src import distributed as jax_distributed  # the runtime's key-value store (no public handle)
 from jax.experimental import multihost_utils
 
 
@@ -82,6 +85,72 @@ def gather(tree):
     if jax.process_count() == 1:
         return jax.device_get(tree)
     return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+
+
+_EXCHANGES = itertools.count()  # gather_to_main calls, counted alike on every process (SPMD): their store keys
+CHUNK_BYTES = 1 << 28  # one key-value entry (gRPC messages must stay under 2 GiB)
+WAIT_MS = 30 * 60 * 1000  # how long process 0 waits for a peer's shards (a dead peer stops the run sooner)
+
+
+def gather_to_main(tree):
+    """Every leaf as a host numpy array holding all of its entries on process 0, None on the others. Unlike
+    :func:`gather` (an all-gather: every process receives everything) each process sends only the shards on
+    its own devices (their first copies), to process 0 alone, through the runtime's key-value store, which
+    process 0 hosts: for outputs that only process 0 writes (the networks). Numeric leaves of a sharded
+    (or replicated) ``jax.Array``; every process must call it, in the same order."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    leaves, treedef = jax.tree.flatten(tree)
+    key = f"memjax/to_main/{next(_EXCHANGES)}"
+    if not is_main():
+        shards = _first_copies(leaves, jax.process_index())
+        _send(f"{key}/{jax.process_index()}", b"".join(np.asarray(shard.data).tobytes() for _, shard in shards))
+        return None
+    out = [np.empty(leaf.shape, leaf.dtype) for leaf in leaves]
+    for i, shard in _first_copies(leaves, 0):
+        out[i][shard.index] = np.asarray(shard.data)
+    for process in range(1, jax.process_count()):
+        _fill(out, _first_copies(leaves, process), _receive(f"{key}/{process}"))
+    return jax.tree.unflatten(treedef, out)
+
+
+def _fill(out: list, shards: list, payload: bytes) -> None:
+    """Write ``payload`` (the ``shards``' bytes one after the other) into their places in ``out``."""
+    offset = 0
+    for i, shard in shards:
+        place = out[i][shard.index]  # slices: a view
+        place[...] = np.frombuffer(payload, place.dtype, place.size, offset).reshape(place.shape)
+        offset += place.nbytes
+
+
+def _first_copies(leaves, process: int) -> list:
+    """(leaf number, shard) of every shard on ``process``'s devices that is its index's first copy, in an
+    order every process computes alike: what ``process`` contributes to :func:`gather_to_main`."""
+    return [
+        (i, shard)
+        for i, leaf in enumerate(leaves)
+        for shard in leaf.global_shards
+        if shard.device.process_index == process and shard.replica_id == 0
+    ]
+
+
+def _send(key: str, payload: bytes) -> None:
+    """``payload`` into the key-value store under ``key``, in entries of at most :data:`CHUNK_BYTES`."""
+    client = jax_distributed.global_state.client
+    starts = range(0, max(len(payload), 1), CHUNK_BYTES)
+    for n, start in enumerate(starts):
+        client.key_value_set_bytes(f"{key}/{n}", payload[start : start + CHUNK_BYTES])
+    client.key_value_set(f"{key}/chunks", str(len(starts)))
+
+
+def _receive(key: str) -> bytes:
+    """What :func:`_send` stored under ``key`` (waiting for it), removed from the store."""
+    client = jax_distributed.global_state.client
+    count = int(client.blocking_key_value_get(f"{key}/chunks", WAIT_MS))
+    parts = [client.blocking_key_value_get_bytes(f"{key}/{n}", WAIT_MS) for n in range(count)]
+    for name in [*map(str, range(count)), "chunks"]:
+        client.key_value_delete(f"{key}/{name}")
+    return b"".join(parts)
 
 
 def _is_key(leaf) -> bool:

@@ -33,18 +33,19 @@ def retrain(
 ) -> tuple[list[dict], dict | None]:
     """Train every (label, schedule) for ``config.seeds`` seeds in one vmapped call: (runs as report dicts,
     the label-issue table of the runs of schedule ``issues_of`` (None: no table), its flags counting
-    ``noise_rate`` (:func:`issues`)). ``networks``: each run
-    dict also holds its final networks (``{"params", "batch_stats"}``, host arrays) for
-    :func:`memjax.saved.save_networks`. A method with a stage (:data:`memjax.stages.PREPARE`:
-    F-correction's estimate of T) runs it first for the same keys, as one population, and each run starts
-    from its own result."""
+    ``noise_rate`` (:func:`issues`)). ``networks``: on process 0, each run dict also holds its final networks
+    (``{"params", "batch_stats"}``, host arrays) for :func:`memjax.saved.save_networks`; the other processes
+    of a multi-process run never receive them (:meth:`Train.map`'s ``main_only``). A method with a stage
+    (:data:`memjax.stages.PREPARE`: F-correction's estimate of T) runs it first for the same keys, as one
+    population, and each run starts from its own result."""
     train = make_train(config, data, callback=callback, issues_at=None if issues_of else "last")
     labels = [label for label in schedules for _ in range(config.seeds)]
     seeds = [s for _ in schedules for s in range(config.seeds)]
     stacked = jnp.stack([jnp.asarray(schedules[label], jnp.float32) for label in labels])
     keys = retrain_keys(config, seeds)
     carries = stages.prepare(config, data, keys)
-    metrics, out = train.map(_final_outputs(train, issues_of is not None, networks), stacked, keys, carries)
+    outputs = _final_outputs(train, issues_of is not None, networks)
+    metrics, out = train.map(outputs, stacked, keys, carries, main_only=("networks",) if networks else ())
     table = None
     if issues_of is not None:  # the label issues of the runs of schedule ``issues_of``
         rows = np.asarray([i for i, label in enumerate(labels) if label == issues_of])
@@ -59,7 +60,7 @@ def retrain(
         for i, (label, seed) in enumerate(zip(labels, seeds, strict=True))
     ]
     for i, run in enumerate(runs):
-        if networks:
+        if networks and out["networks"] is not None:  # None off process 0, which alone writes them
             run["networks"] = jax.tree.map(lambda a, i=i: np.asarray(a[i]), out["networks"])
         if carries is not None:  # what the prepare stage found, e.g. F-correction's estimated T of each run
             run["prepared"] = jax.tree.map(lambda a, i=i: np.asarray(a[i]), carries)
@@ -67,7 +68,8 @@ def retrain(
 
 
 def _final_outputs(train, scores: bool, networks: bool) -> Callable:
-    """What :meth:`Train.map` gathers of each finished run: its label-issue ``scores`` and its ``networks``."""
+    """What :meth:`Train.map` gathers of each finished run: its label-issue ``scores`` (to every process) and
+    its ``networks`` (to process 0 alone)."""
 
     def outputs(engine, data, state):
         out = {"scores": train.score_fn(engine, data, state)} if scores else {}

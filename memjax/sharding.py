@@ -6,7 +6,8 @@ last candidate, and the padding is dropped from the results (it is never reporte
 
 The mesh spans the devices of every process of a multi-process run (:mod:`memjax.distributed`). There
 every process holds the same full population and data on the host and :func:`put` fills its own
-devices' shards from them; the metrics come back to every process with :func:`memjax.distributed.gather`.
+devices' shards from them; the metrics come back to every process with :func:`memjax.distributed.gather`,
+and what only process 0 writes (the networks) to it alone with :func:`memjax.distributed.gather_to_main`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-from memjax import distributed
 
 AXIS = "population"
 
@@ -58,14 +57,15 @@ def replicate(tree, mesh: Mesh):
     return put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
-def run_sharded(fn: Callable, replicated, population, mesh: Mesh, gather: bool = False):
+def run_sharded(fn: Callable, replicated, population, mesh: Mesh, gather: Callable | None = None):
     """``fn(replicated, *population)`` with the population's leading axis split over ``mesh`` (padded to a
-    multiple of its size; the padding is cut from every output). ``gather``: the outputs as host arrays on
-    every process (:func:`memjax.distributed.gather`), cut there rather than on the devices."""
+    multiple of its size; the padding is cut from every output). ``gather``: what brings the outputs to the
+    host (e.g. :func:`memjax.distributed.gather`, onto every process); the padding is then cut there rather
+    than on the devices (a None it leaves stays None)."""
     padded, size = pad_to_multiple(population, mesh.size)
     out = fn(replicated, *put(padded, NamedSharding(mesh, PartitionSpec(AXIS))))
-    if gather:
-        out = distributed.gather(out)
+    if gather is not None:
+        out = gather(out)
     return out if jax.tree.leaves(padded)[0].shape[0] == size else jax.tree.map(lambda a: a[:size], out)
 
 

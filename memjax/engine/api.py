@@ -12,6 +12,8 @@ compiled program (never captured as constants), so call ``train`` directly or un
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -19,12 +21,14 @@ import jax
 import numpy as np
 import optax
 
-from memjax import sharding
+from memjax import distributed, sharding
 from memjax.engine.evaluation import scores
 from memjax.engine.rule import RuleSpec
 from memjax.engine.run import run
 from memjax.engine.state import ISSUES_AT, KEEP, DeviceData, Engine, device_data
 from memjax.models import get_model
+
+MAPPED_KEPT = 16  # compiled population maps a Train keeps (least recently used dropped first)
 
 
 def make_engine(
@@ -81,7 +85,7 @@ class Train:
     mesh: Any  # the population mesh when there are several devices, else None
     replicated: DeviceData | None  # the data on every device of ``mesh``
     score_fn: Callable  # scores(engine, data, state, unpadded validation size)
-    _mapped: dict = dataclasses.field(default_factory=dict, repr=False)  # fn → its compiled population map
+    _mapped: OrderedDict = dataclasses.field(default_factory=OrderedDict, repr=False)  # program_key(fn) → program
 
     def __call__(self, schedule, key, carry=None, subset=None):
         return self.compiled_run(self.data, schedule, key, carry, subset)
@@ -99,23 +103,38 @@ class Train:
             return self.compiled_population(self.data, *per_run)
         return sharding.run_sharded(self.compiled_population, self.replicated, per_run, self.mesh)
 
-    def map(self, fn: Callable, schedules, keys, carries=None, subsets=None) -> tuple[dict, Any]:
+    def map(self, fn: Callable, schedules, keys, carries=None, subsets=None, main_only=()) -> tuple[dict, Any]:
         """(metrics, ``fn(engine, data, state)`` of every run) of :meth:`population` as host arrays on every
         process, also when the mesh spans several processes (:mod:`memjax.distributed`): ``fn`` runs inside
-        the same compiled, sharded program, where each run's state lives, and only its (small) output is
-        gathered, never the networks. ``fn`` is compiled once per function object."""
-        if fn not in self._mapped:
-            engine = self.engine
-
-            def mapped(data, *per_run):
-                metrics, states = self.run_population(data, *per_run)
-                return metrics, jax.vmap(lambda state: fn(engine, data, state))(states)
-
-            self._mapped[fn] = jax.jit(mapped)
+        the same compiled, sharded program, where each run's state lives, and only its output leaves the
+        devices. ``main_only``: names of entries of ``fn``'s (dict) output that only process 0 receives
+        (:func:`memjax.distributed.gather_to_main`: the networks it writes); they are None on the other
+        processes, which never receive them. ``fn`` is compiled once per :func:`program_key`: a fresh closure
+        of the same code over equal values reuses the program, and a new generation (new values, same
+        shapes) never recompiles."""
+        program = self._program(fn)
         per_run = (schedules, keys, carries, subsets)
         if self.mesh is None:
-            return jax.device_get(self._mapped[fn](self.data, *per_run))
-        return sharding.run_sharded(self._mapped[fn], self.replicated, per_run, self.mesh, gather=True)
+            return jax.device_get(program(self.data, *per_run))
+        gather = functools.partial(_gather, tuple(main_only))
+        return sharding.run_sharded(program, self.replicated, per_run, self.mesh, gather=gather)
+
+    def _program(self, fn: Callable) -> Callable:
+        """The compiled population map of ``fn``, from the cache of the :data:`MAPPED_KEPT` most recently used."""
+        key = program_key(fn)
+        if key in self._mapped:
+            self._mapped.move_to_end(key)
+            return self._mapped[key]
+        engine, run_population = self.engine, self.run_population
+
+        def mapped(data, *per_run):
+            metrics, states = run_population(data, *per_run)
+            return metrics, jax.vmap(lambda state: fn(engine, data, state))(states)
+
+        self._mapped[key] = jax.jit(mapped)
+        if len(self._mapped) > MAPPED_KEPT:
+            self._mapped.popitem(last=False)
+        return self._mapped[key]
 
     def population_metrics(self, schedules, keys, carries=None, subsets=None) -> dict[str, np.ndarray]:
         """The metrics of :meth:`population` as host arrays on every process; the states stay on the devices."""
@@ -128,6 +147,34 @@ class Train:
 
 def _nothing(engine, data, state):
     return ()
+
+
+def program_key(fn: Callable):
+    """What :meth:`Train.map` compiles ``fn`` under: its code, defaults and the values it closes over (with
+    their types) when all of them are hashable, so a fresh closure of the same logic over equal values (one
+    per call or generation) finds the compiled program; otherwise ``fn`` itself."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return fn
+    try:
+        cells = tuple((type(cell.cell_contents), cell.cell_contents) for cell in fn.__closure__ or ())
+        key = (code, fn.__defaults__, tuple(sorted((fn.__kwdefaults__ or {}).items())), cells)
+        hash(key)
+    except (TypeError, ValueError):  # an unhashable value, or a cell not yet assigned
+        return fn
+    return key
+
+
+def _gather(main_only: tuple[str, ...], outputs):
+    """:meth:`Train.map`'s (metrics, output) as host arrays: all of it on every process
+    (:func:`memjax.distributed.gather`) except the output's ``main_only`` entries, which go to process 0
+    alone (:func:`memjax.distributed.gather_to_main`; None elsewhere)."""
+    if not main_only:
+        return distributed.gather(outputs)
+    metrics, out = outputs
+    kept = distributed.gather_to_main({name: out[name] for name in main_only})
+    metrics, shared = distributed.gather((metrics, {k: v for k, v in out.items() if k not in main_only}))
+    return metrics, shared | (kept if kept is not None else dict.fromkeys(main_only))
 
 
 def make_train(
