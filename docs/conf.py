@@ -1,6 +1,9 @@
 """Sphinx configuration of memjax's documentation site.
 
-Build (README, Documentation): ``pip install -e '.[docs]' && python -m sphinx -W --keep-going -b html docs docs/_build/html``.
+Build (README, Documentation)::
+
+    pip install -e '.[docs]' && python -m sphinx -W --keep-going -b html docs docs/_build/html
+
 Pages are MyST Markdown; the tutorials are MyST notebooks executed on every build (myst-nb), so their outputs and
 figures are real; the API reference is autodoc over the public modules, Google-style docstrings (napoleon).
 """
