@@ -99,6 +99,7 @@ _S2E = (
     ("p11", "exponent a of log(1+s^a)/log(1+T^a)", 0.0, 2.0),
 )
 
+#: S2E's 12-coordinate box of α (p0..p11, the reference code's order and bounds; the module docstring's formula).
 S2E_SPACE = SearchSpace(
     names=tuple(r[0] for r in _S2E),
     descriptions=tuple(r[1] for r in _S2E),
