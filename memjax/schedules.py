@@ -146,7 +146,7 @@ def s2e_schedule(alpha, num_epochs: int, min_keep: float = 0.01) -> jax.Array:
 
 
 def coteaching_schedule(num_epochs: int, tau, tk: int = 10, c: float = 1.0, reference: bool = False):
-    """Co-teaching's keep schedule (Han et al. 2018, eq. 3): ``R(t) = 1 - τ · min((s / tk)^c, 1)``, s = t - 1.
+    """Co-teaching's keep schedule (Han et al. 2018, equation 3): ``R(t) = 1 - τ · min((s / tk)^c, 1)``, s = t - 1.
 
     The first epoch keeps everything and the full forget rate τ is reached at epoch ``tk + 1``.
     ``reference=True`` gives the reference code's form instead: forget rates ``linspace(0, τ^c, tk)`` over the
