@@ -44,7 +44,6 @@ nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
 
-autodoc_default_options = {"members": False, "undoc-members": False}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_mock_imports = ["optuna", "cmaes", "tensorflow_datasets"]
