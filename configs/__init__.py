@@ -11,7 +11,20 @@ PRESETS = ("digits", "mnist", "cifar10", "cifar100", "own")
 
 
 def get_config(name: str, smoke: bool = False):
-    """The preset ``name`` (one of ``PRESETS``), or its quick ``smoke`` variant."""
+    """A preset: the config a data set's command starts from (``python -m memjax.launch --dataset NAME``).
+
+    Each preset file starts with its command and expected runtime and result.
+
+    Args:
+        name: one of ``PRESETS``: ``digits``, ``mnist``, ``cifar10``, ``cifar100``, ``own``.
+        smoke: its quick variant (``--smoke``).
+
+    Returns:
+        The :class:`memjax.config.Config`.
+
+    Raises:
+        ValueError: an unknown preset.
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
     return importlib.import_module(f"{__name__}.{name}").get_config(smoke)

@@ -33,6 +33,13 @@ def _field(default, help: str):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    """Every setting of a run, in one frozen dataclass: data and noise, model and training, method, search, outputs.
+
+    Every field is a command-line flag (``--noise-rate 0.45`` sets ``noise_rate``; ``python -m memjax.launch
+    --help`` lists them with their help text); the presets (:func:`memjax.configs.get_config`) are instances.
+    Change fields with :meth:`replace`; :meth:`validate` checks ranges with a one-line fix.
+    """
+
     # data and noise
     dataset: str = _field(
         "digits",
@@ -106,12 +113,20 @@ class Config:
         return cls().replace(**fields)
 
     def with_epochs(self, epochs: int, given=()) -> tuple[Config, dict[str, tuple]]:
-        """This config (a preset's) trained for ``epochs`` instead. Phase boundaries (:data:`PHASES`,
-        :data:`PHASE_OPTIONS`) scale with the run, ``n → round(n · epochs / self.epochs)`` kept within
-        [their smallest value, ``epochs``]: the 200-epoch presets' ``decay_start=80``, ``tk=10`` become 2
-        and 1 at ``--epochs 5``, so the learning rate still decays and R(t) reaches 1 − τ. Windows
-        (:data:`WINDOWS`) keep their length, cut to ``epochs`` when longer. Names in ``given`` are the
-        user's and stay. Returns (the config, {name: (before, after)} for every value that changed)."""
+        """This config (a preset's) trained for ``epochs`` instead, its phase boundaries moved with it.
+
+        Phase boundaries (:data:`PHASES`, :data:`PHASE_OPTIONS`) scale with the run, ``n → round(n · epochs /
+        self.epochs)`` kept within [their smallest value, ``epochs``]: the 200-epoch presets' ``decay_start=80``,
+        ``tk=10`` become 2 and 1 at ``--epochs 5``, so the learning rate still decays and R(t) reaches 1 − τ.
+        Windows (:data:`WINDOWS`) keep their length, cut to ``epochs`` when longer.
+
+        Args:
+            epochs: the new T.
+            given: names the user set, which stay.
+
+        Returns:
+            ``(config, changes)``: the new config and ``{name: (before, after)}`` for every value that changed.
+        """
         scale = lambda n, low: min(max(int(n * epochs / self.epochs + 0.5), low), epochs)  # noqa: E731
         changes = {k: (getattr(self, k), scale(getattr(self, k), low)) for k, low in PHASES.items()}
         changes |= {k: (getattr(self, k), min(getattr(self, k), epochs)) for k in WINDOWS}
@@ -123,6 +138,17 @@ class Config:
         return self.replace(epochs=epochs, method_options=opts, **fields), changes
 
     def replace(self, **changes) -> Config:
+        """A copy with some fields changed.
+
+        Args:
+            **changes: field names and their new values.
+
+        Returns:
+            The new :class:`Config`.
+
+        Raises:
+            ValueError: a name that is not a field.
+        """
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ValueError(f"unknown config field(s) {', '.join(unknown)}: see memjax.config.Config")

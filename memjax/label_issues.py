@@ -35,15 +35,30 @@ import numpy as np
 
 
 def left_out_fraction(seen: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    """q (n,): 1 − (mean over networks of the summed sample weight) / (epochs the sample was in a batch);
-    ``seen`` (n,), ``kept`` (N, n) from :class:`memjax.train.Tally`. 0 for a sample never in a batch."""
+    """q: the share of the tallied epochs in which the small-loss selection left each sample out.
+
+    Args:
+        seen: (n,) how many of the tallied epochs each sample was seen in.
+        kept: (networks, n) its summed sample weights over those epochs, per network.
+
+    Returns:
+        (n,) float64 q = 1 − mean weight / seen, in [0, 1] (0 for a sample never seen).
+    """
     seen, kept = np.asarray(seen, np.float64), np.asarray(kept, np.float64)
     return np.where(seen > 0, 1.0 - kept.mean(0) / np.maximum(seen, 1.0), 0.0)
 
 
 def noisiness_score(labels: np.ndarray, probs: np.ndarray, left_out: np.ndarray | None = None) -> np.ndarray:
-    """s (n,) in [0, 1] (module docstring): (q + 1 − p̂_ỹ) / 2 with the selection's left-out share q, else
-    1 − p̂_ỹ; ``probs`` (n, C) are the final networks' mean predicted probabilities."""
+    """The noisiness score s (module docstring): s = (q + 1 − p̂_ỹ) / 2, or 1 − p̂_ỹ without a selection.
+
+    Args:
+        labels: (n,) the given labels ỹ.
+        probs: (n, C) the networks' mean predicted probabilities p̂.
+        left_out: optional (n,) q, the selection's left-out share (:func:`left_out_fraction`).
+
+    Returns:
+        (n,) float64 scores in [0, 1]; high = likely mislabeled.
+    """
     doubt = 1.0 - np.asarray(probs, np.float64)[np.arange(len(labels)), labels]
     return doubt if left_out is None else (np.asarray(left_out, np.float64) + doubt) / 2.0
 
@@ -54,26 +69,55 @@ FLAG_RULES = ("rate", "half")
 def find_label_issues(
     labels: np.ndarray, probs: np.ndarray, left_out: np.ndarray | None = None, rule: str = "rate"
 ) -> np.ndarray:
-    """(n,) bool, cleanlab's shape: the samples judged mislabeled by ``rule`` (module docstring): the
-    estimated number of wrong labels per class, highest scores first (``"rate"``), or score > 1/2."""
+    """The samples judged mislabeled, in cleanlab's shape (``cleanlab.filter.find_label_issues``).
+
+    The noisiness score (:func:`noisiness_score`) ranks; the flag count follows the confident joint's per-class
+    noise rates (Northcutt et al. 2021) under ``"rate"``, or s > 1/2 under ``"half"`` (module docstring).
+
+    Args:
+        labels: (n,) the given integer labels.
+        probs: (n, C) predicted probabilities (out of sample, or before the networks memorise).
+        left_out: optional (n,) the selection's left-out share q.
+        rule: ``"rate"`` or ``"half"``.
+
+    Returns:
+        (n,) bool, True for a label judged wrong.
+    """
     score = noisiness_score(labels, probs, left_out)
     return flag(score, labels, class_noise_rates(labels, probs), rule=rule)
 
 
 def class_noise_rates(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """(C,) ρ̂_i = 1 − C[i, i] / Σ_j C[i, j]: the share of the samples labelled i whose confident class is
-    another one (Northcutt et al. 2021, the rows of the confident joint); 0 for a row with no confident sample."""
+    """Per-class noise rates from the confident joint (Northcutt et al. 2021): ρ̂_i = 1 − C[i, i] / Σ_j C[i, j].
+
+    Args:
+        labels: (n,) the given labels.
+        probs: (n, C) predicted probabilities.
+
+    Returns:
+        (C,) float64: the share of the samples labelled i whose confident class is another one (0 for a row
+        with no confident sample).
+    """
     joint = confident_joint(labels, probs).astype(np.float64)
     rows = joint.sum(axis=1)
     return np.where(rows > 0, 1.0 - np.diag(joint) / np.maximum(rows, 1.0), 0.0)
 
 
 def scaled_rates(rates: np.ndarray, counts: np.ndarray, noise_rate: float | None) -> np.ndarray:
-    """The class noise rates ``rates`` (C,) times one factor, so that their mean over the ``counts`` (C,)
-    samples per class is ``noise_rate`` (clipped to [0, 1]); unchanged for None. The confident joint of
-    the networks' own training samples under-counts (they fit part of the noise): the rate the run knows
-    (``--noise-rate``) or estimated out of sample (``--forget-rate auto``) sets the number of flags, the
-    confident joint only its split over the classes."""
+    """The class noise rates times one factor, so that their mean over the samples is ``noise_rate``.
+
+    The confident joint of the networks' own training samples under-counts (they fit part of the noise): the rate
+    the run knows (``--noise-rate``) or estimated out of sample (``--forget-rate auto``) sets the number of flags,
+    the confident joint only its split over the classes.
+
+    Args:
+        rates: (C,) class noise rates.
+        counts: (C,) samples per class.
+        noise_rate: the target mean, or None to leave ``rates`` unchanged.
+
+    Returns:
+        (C,) float64 rates, clipped to [0, 1].
+    """
     rates = np.asarray(rates, np.float64)
     if noise_rate is None:
         return rates
@@ -82,9 +126,19 @@ def scaled_rates(rates: np.ndarray, counts: np.ndarray, noise_rate: float | None
 
 
 def flag(score, labels, rates, groups=None, rule: str = "rate") -> np.ndarray:
-    """(n,) bool flags of ``score`` (n,): under ``"rate"``, within each group (e.g. split; default one) and
-    given class i, the round(``rates[i]`` · count) highest scores (ties: the earlier sample); under
-    ``"half"``, score > 1/2."""
+    """Flags from scores: the highest scores per group and class (``"rate"``) or score > 1/2 (``"half"``).
+
+    Args:
+        score: (n,) noisiness scores.
+        labels: (n,) the given labels.
+        rates: (C,) per-class noise rates; under ``"rate"``, round(``rates[i]`` · count) samples of class i are
+            flagged in each group (ties: the earlier sample).
+        groups: optional (n,) group ids (e.g. the split); default one group.
+        rule: ``"rate"`` or ``"half"``.
+
+    Returns:
+        (n,) bool flags.
+    """
     score, labels = np.asarray(score, np.float64), np.asarray(labels)
     if rule == "half":
         return score > 0.5
@@ -102,7 +156,18 @@ def flag(score, labels, rates, groups=None, rule: str = "rate") -> np.ndarray:
 
 
 def confident_joint(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """(C, C) confident joint C[given, true] (Northcutt et al. 2021, eq. 1)."""
+    """The confident joint C[given, true] (Northcutt et al. 2021, eq. 1).
+
+    Per-class thresholds t_j = the mean of p̂_j(x) over the samples labelled j; C[i, j] counts the samples
+    labelled i whose most probable class among those above threshold (p̂_l(x) ≥ t_l) is j.
+
+    Args:
+        labels: (n,) the given labels.
+        probs: (n, C) predicted probabilities.
+
+    Returns:
+        (C, C) int64 counts.
+    """
     labels, probs = np.asarray(labels), np.asarray(probs, np.float64)
     num_classes = probs.shape[1]
     counts = np.bincount(labels, minlength=num_classes)
@@ -116,8 +181,17 @@ def confident_joint(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
 
 
 def estimate_noise_rate(labels: np.ndarray, probs: np.ndarray) -> float:
-    """1 − trace(Q) of the calibrated confident joint (Northcutt et al. 2021, eq. 2): the estimated share of
-    wrong labels, from out-of-sample (or early, not yet memorised) predicted probabilities ``probs`` (n, C)."""
+    """The estimated share of wrong labels: 1 − trace(Q) of the calibrated confident joint.
+
+    Q = (C[i, j] / Σ_j C[i, j]) · n_i / n (Northcutt et al. 2021, eq. 2).
+
+    Args:
+        labels: (n,) the given labels.
+        probs: (n, C) out-of-sample (or early, not yet memorised) predicted probabilities.
+
+    Returns:
+        The estimated noise rate in [0, 1].
+    """
     joint = confident_joint(labels, probs).astype(np.float64)
     counts = np.bincount(np.asarray(labels), minlength=joint.shape[0]).astype(np.float64)
     rows = joint.sum(axis=1, keepdims=True)
@@ -126,7 +200,15 @@ def estimate_noise_rate(labels: np.ndarray, probs: np.ndarray) -> float:
 
 
 def detection_quality(flags: np.ndarray, noisy: np.ndarray) -> dict:
-    """Precision, recall and F1 of ``flags`` against the truly flipped labels ``noisy`` (both (n,) bool)."""
+    """Precision, recall and F1 of flags against the truly flipped labels.
+
+    Args:
+        flags: (n,) bool flags.
+        noisy: (n,) bool, whether each label was truly flipped.
+
+    Returns:
+        ``{"precision", "recall", "f1", "flagged", "noisy"}`` (the last two are counts).
+    """
     flags, noisy = np.asarray(flags, bool), np.asarray(noisy, bool)
     hits = int(np.sum(flags & noisy))
     precision = hits / max(int(flags.sum()), 1)

@@ -31,8 +31,23 @@ def check_kind(kind: str) -> str:
 
 
 def transition_matrix(kind: str, num_classes: int, rate: float, flips: dict[int, int] | None = None) -> np.ndarray:
-    """The (C, C) float64 transition matrix of ``kind`` noise at ``rate`` (see the module docstring);
-    ``flips`` ``{clean: noisy}`` is the asymmetric kind's class map (required for it)."""
+    """The (C, C) transition matrix T[clean, noisy] of ``kind`` noise at ``rate`` (module docstring).
+
+    Symmetric: 1 − n on the diagonal, n / (C − 1) elsewhere; pair: 1 − n on the diagonal, n at (i, i + 1 mod C)
+    (Han et al. 2018); asymmetric: 1 − n and n at the class map's (clean, noisy) pairs (Patrini et al. 2017).
+
+    Args:
+        kind: ``"symmetric"``, ``"pair"`` or ``"asymmetric"`` (``"matrix"`` reads a file: :func:`load_matrix`).
+        num_classes: C ≥ 2.
+        rate: the noise rate n in [0, 1).
+        flips: ``{clean: noisy}``, the asymmetric kind's class map (required for it).
+
+    Returns:
+        (C, C) float64 row-stochastic matrix, row i = P(noisy | clean = i).
+
+    Raises:
+        ValueError: an unknown kind, a rate outside [0, 1), fewer than 2 classes, a bad class map.
+    """
     check_kind(kind)
     if kind == "matrix":
         raise ValueError("noise kind 'matrix' reads its matrix from a file: use load_matrix(path)")
@@ -58,8 +73,20 @@ def transition_matrix(kind: str, num_classes: int, rate: float, flips: dict[int,
 
 
 def check_matrix(matrix, num_classes: int | None = None, source: str = "transition matrix") -> np.ndarray:
-    """``matrix`` as float64 if it is a C×C row-stochastic matrix (C = ``num_classes`` when given); else a
-    one-line error naming ``source`` and the first bad row."""
+    """``matrix`` as float64 if it is a C×C row-stochastic matrix.
+
+    Args:
+        matrix: the candidate matrix.
+        num_classes: C, when it must match the data.
+        source: what to call it in the error.
+
+    Returns:
+        (C, C) float64 matrix.
+
+    Raises:
+        ValueError: not square, the wrong size, or a row that is negative, non-finite or does not sum to 1
+            (the message names the first bad row).
+    """
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"{source} has shape {matrix.shape}: it must be square (C, C)")
@@ -77,7 +104,18 @@ def check_matrix(matrix, num_classes: int | None = None, source: str = "transiti
 
 
 def load_matrix(path: str | Path, num_classes: int | None = None) -> np.ndarray:
-    """The C×C transition matrix in ``path`` (.npy array, or .json nested list), checked by :func:`check_matrix`."""
+    """The C×C transition matrix in a file, checked by :func:`check_matrix`.
+
+    Args:
+        path: a ``.npy`` array or a ``.json`` nested list.
+        num_classes: C, when it must match the data.
+
+    Returns:
+        (C, C) float64 row-stochastic matrix.
+
+    Raises:
+        ValueError: another suffix, an unreadable file, or a matrix :func:`check_matrix` rejects.
+    """
     path = Path(path).expanduser()
     if path.suffix not in (".npy", ".json"):
         raise ValueError(f"transition matrix file {path} must be .npy or .json")
@@ -104,6 +142,14 @@ def corrupt_labels(labels, matrix, seed: int) -> np.ndarray:
 
     ``numpy.random.RandomState(seed)`` makes one ``multinomial(1, matrix[y])`` draw per sample, in dataset
     order, so the result is identical to Co-teaching / S2E's ``multiclass_noisify`` for the same seed.
+
+    Args:
+        labels: (n,) clean integer labels.
+        matrix: (C, C) row-stochastic transition matrix.
+        seed: the RandomState seed (the references hard-code 0).
+
+    Returns:
+        (n,) noisy labels, the dtype of ``labels``.
     """
     labels, matrix = _check(labels, matrix)
     flipper = np.random.RandomState(seed)
@@ -114,7 +160,15 @@ def corrupt_labels(labels, matrix, seed: int) -> np.ndarray:
 
 
 def noise_rate(clean, noisy) -> float:
-    """Realised noise rate: the share of samples whose noisy label differs from the clean one."""
+    """The realised noise rate: the share of samples whose noisy label differs from the clean one.
+
+    Args:
+        clean: (n,) clean labels.
+        noisy: (n,) noisy labels.
+
+    Returns:
+        The share in [0, 1] (0 for no samples).
+    """
     clean, noisy = np.asarray(clean), np.asarray(noisy)
     if clean.shape != noisy.shape:
         raise ValueError(f"clean labels {clean.shape} and noisy labels {noisy.shape} differ in shape")
@@ -122,8 +176,17 @@ def noise_rate(clean, noisy) -> float:
 
 
 def realised_matrix(clean, noisy, num_classes: int) -> np.ndarray:
-    """The empirical transition matrix of ``noisy`` given ``clean`` labels: row i the distribution of the
-    noisy label among samples of clean class i (a zero row for an absent class)."""
+    """The empirical transition matrix of ``noisy`` given ``clean`` labels.
+
+    Args:
+        clean: (n,) clean labels.
+        noisy: (n,) noisy labels.
+        num_classes: C.
+
+    Returns:
+        (C, C) float64, row i the distribution of the noisy label among samples of clean class i (a zero row
+        for an absent class).
+    """
     counts = np.zeros((num_classes, num_classes))
     np.add.at(counts, (np.asarray(clean), np.asarray(noisy)), 1)
     return counts / np.maximum(counts.sum(1, keepdims=True), 1)

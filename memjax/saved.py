@@ -73,8 +73,14 @@ def save_networks(run_dir: Path, config, data, runs: list[dict], primary: str) -
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SavedRun:
-    """A run's networks: ``model`` (the flax module), ``variables`` (``{"params", "batch_stats"}``, leading
-    axes run × network), ``spec`` (``networks.json``), and ``predict``."""
+    """A run's saved networks, ready to predict (:func:`load_run`).
+
+    Attributes:
+        path: the run folder.
+        model: the flax module.
+        variables: ``{"params", "batch_stats"}``, leading axes run × network.
+        spec: ``networks.json``: model, classes, input shape, preprocessing, the runs (schedule label, seed).
+    """
 
     path: Path
     model: object
@@ -90,7 +96,18 @@ class SavedRun:
         return tuple(self.spec["input_shape"])
 
     def runs(self, label: str | None = None, seed: int | None = None) -> list[int]:
-        """Indices of the saved runs of schedule ``label`` (default: ``primary``) and ``seed`` (default: all)."""
+        """Indices of the saved runs of a schedule and seed.
+
+        Args:
+            label: the schedule's label; default the run's primary one (the searched R(t), or its method's).
+            seed: one seed; default all.
+
+        Returns:
+            The run indices.
+
+        Raises:
+            SavedRunError: no saved run matches.
+        """
         label = self.spec["primary"] if label is None else label
         chosen = [
             i for i, r in enumerate(self.spec["runs"]) if r["label"] == label and (seed is None or r["seed"] == seed)
@@ -102,8 +119,17 @@ class SavedRun:
         return chosen
 
     def prepare(self, inputs: np.ndarray) -> np.ndarray:
-        """``inputs`` as the networks take them: uint8 images (n, H, W[, C]) of the training shape, or a
-        CSV's raw feature rows (n, F) standardised by the training part's mean and std."""
+        """Inputs as the networks take them.
+
+        Args:
+            inputs: uint8 images (n, H, W[, C]) of the training shape, or a CSV's raw feature rows (n, F).
+
+        Returns:
+            The images, or the rows standardised by the training part's mean and std.
+
+        Raises:
+            SavedRunError: another image shape or feature count.
+        """
         inputs = np.asarray(inputs)
         features = self.spec["features"]
         if features is not None:
@@ -121,15 +147,35 @@ class SavedRun:
         return images
 
     def predict(self, inputs, label: str | None = None, seed: int | None = None, chunk: int = 1000) -> np.ndarray:
-        """Class probabilities (n, C): each chosen run's (:meth:`runs`) networks' softmax averaged, then the
-        runs averaged, as the run's label issues average them; ``inputs`` as :meth:`prepare` takes them."""
+        """Class probabilities: each chosen run's networks' softmax averaged, then the runs averaged.
+
+        The run's label issues average them the same way.
+
+        Args:
+            inputs: as :meth:`prepare` takes them.
+            label: the schedule (:meth:`runs`); default the primary one.
+            seed: one seed; default all.
+            chunk: inputs per evaluation batch.
+
+        Returns:
+            (n, C) probabilities.
+        """
         per_run = self.probabilities(inputs, chunk).mean(1)  # (runs, n, C)
         return per_run[self.runs(label, seed)].mean(0)
 
     def probabilities(self, inputs, chunk: int = 1000) -> np.ndarray:
-        """(runs, networks, n, C) softmax probabilities of every saved network in evaluation mode (running BN
-        statistics), all runs in one vmapped program as in the run itself, so that they equal the run's own
-        final-epoch predictions bit for bit on CPU."""
+        """Every saved network's softmax probabilities, in evaluation mode (running BatchNorm statistics).
+
+        All runs go in one vmapped program as in the run itself, so that they equal the run's own final-epoch
+        predictions bit for bit on CPU.
+
+        Args:
+            inputs: as :meth:`prepare` takes them.
+            chunk: inputs per evaluation batch.
+
+        Returns:
+            (runs, networks, n, C) probabilities.
+        """
         x = jnp.asarray(self.prepare(inputs))
         nets = _Networks(self.model, self.spec["num_nets"])
         return np.asarray(_all_runs(nets, self.variables, x, min(chunk, max(len(x), 1))))
@@ -152,8 +198,18 @@ def _all_runs(nets: _Networks, variables: dict, x, chunk: int):
 
 
 def load_run(path) -> SavedRun:
-    """The saved networks of the run folder ``path`` (:func:`save_networks`); :class:`SavedRunError` if it
-    has none (a run of an older memjax: ``--resume`` it to retrain and save them) or they do not load."""
+    """The saved networks of a run folder (also ``memjax.load_run``).
+
+    Args:
+        path: a run folder holding ``networks.msgpack`` and ``networks.json`` (:func:`save_networks`).
+
+    Returns:
+        A :class:`SavedRun`.
+
+    Raises:
+        SavedRunError: the folder has no networks (a run of memjax 0.1.0 or older: ``--resume`` it to retrain
+            and save them) or they do not load.
+    """
     path = Path(path)
     if not (path / SPEC).is_file() or not (path / WEIGHTS).is_file():
         raise SavedRunError(f"{path} holds no saved networks ({SPEC}, {WEIGHTS}): a run of memjax 0.1.0 or "

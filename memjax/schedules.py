@@ -27,7 +27,14 @@ import numpy as np
 
 
 class SearchSpace(NamedTuple):
-    """A box ``lower <= α <= upper`` reached from unconstrained ``z`` by ``α = lower + (upper-lower) σ(z)``."""
+    """A box ``lower <= α <= upper`` reached from unconstrained ``z`` by ``α = lower + (upper-lower) σ(z)``.
+
+    Attributes:
+        names: the coordinates' names (``p0`` .. ``p11`` for :data:`S2E_SPACE`).
+        descriptions: what each coordinate does in R(t; α).
+        lower: (d,) float32 lower bounds.
+        upper: (d,) float32 upper bounds.
+    """
 
     names: tuple[str, ...]
     descriptions: tuple[str, ...]
@@ -36,21 +43,43 @@ class SearchSpace(NamedTuple):
 
     @property
     def dim(self) -> int:
+        """The number of coordinates d."""
         return len(self.names)
 
     def to_alpha(self, z):
-        """Map unconstrained ``z`` (..., d) into the box: ``α = lower + (upper - lower) · sigmoid(z)``."""
+        """Map unconstrained ``z`` into the box: ``α = lower + (upper - lower) · sigmoid(z)``.
+
+        Args:
+            z: (..., d) points in unconstrained coordinates.
+
+        Returns:
+            (..., d) float32 α inside the box.
+        """
         return self.lower + (self.upper - self.lower) * jax.nn.sigmoid(jnp.asarray(z, jnp.float32))
 
     def to_z(self, alpha, eps: float = 1e-6):
-        """Inverse of :meth:`to_alpha`, ``z = logit((α - lower) / (upper - lower))``; box edges are pulled in
-        by ``eps`` so corners map to finite z."""
+        """Inverse of :meth:`to_alpha`: ``z = logit((α - lower) / (upper - lower))``.
+
+        Args:
+            alpha: (..., d) points of the box.
+            eps: box edges are pulled in by this share of the width, so corners map to finite z.
+
+        Returns:
+            (..., d) float32 z.
+        """
         u = (jnp.asarray(alpha, jnp.float32) - self.lower) / (self.upper - self.lower)
         u = jnp.clip(u, eps, 1.0 - eps)
         return jnp.log(u) - jnp.log1p(-u)
 
     def contains(self, alpha) -> bool:
-        """Whether every α (..., d) lies in the closed box."""
+        """Whether every α lies in the closed box.
+
+        Args:
+            alpha: (..., d) points.
+
+        Returns:
+            True when ``lower <= α <= upper`` holds everywhere.
+        """
         alpha = np.asarray(alpha)
         return bool(np.all((alpha >= self.lower) & (alpha <= self.upper)))
 
@@ -70,6 +99,7 @@ _S2E = (
     ("p11", "exponent a of log(1+s^a)/log(1+T^a)", 0.0, 2.0),
 )
 
+#: S2E's 12-coordinate box of α (p0..p11, the reference code's order and bounds; the module docstring's formula).
 S2E_SPACE = SearchSpace(
     names=tuple(r[0] for r in _S2E),
     descriptions=tuple(r[1] for r in _S2E),
@@ -96,9 +126,19 @@ def _s2e_terms(alpha, s, num_epochs):
 
 
 def s2e_schedule(alpha, num_epochs: int, min_keep: float = 0.01) -> jax.Array:
-    """S2E keep schedule R(t; α) for t = 1..T as a (T,) float32 array (formula in the module docstring).
+    """S2E's keep schedule R(t; α) for t = 1..T (Yao et al. 2020; the formula in the module docstring).
 
-    ``alpha`` is a traced (12,) array (vmap over a leading axis for a population); ``num_epochs`` is static.
+    R(s) = D(s) + I(s), s = t − 1, clipped to [``min_keep``, 1]: D a convex mix of exponential, power-law and
+    logarithmic decays (each 1 at s = 0), I a late increase (0 at s = 0), so R(1) = 1 for every α.
+
+    Args:
+        alpha: (12,) the coordinates p0..p11 in the reference code's order, traced (``jax.vmap`` over a
+            leading axis for a population); inside :data:`S2E_SPACE`'s box.
+        num_epochs: T, static.
+        min_keep: the lower clip (the reference code's forget-rate clip 0.99 gives 0.01).
+
+    Returns:
+        (T,) float32 keep fractions, entry i for epoch i + 1.
     """
     alpha = jnp.asarray(alpha, jnp.float32)
     s = jnp.arange(num_epochs, dtype=jnp.float32)
@@ -106,15 +146,23 @@ def s2e_schedule(alpha, num_epochs: int, min_keep: float = 0.01) -> jax.Array:
 
 
 def coteaching_schedule(num_epochs: int, tau, tk: int = 10, c: float = 1.0, reference: bool = False):
-    """Co-teaching's keep schedule (Han et al. 2018, eq. 3): ``R(t) = 1 - τ · min((s / tk)^c, 1)``, s = t - 1.
+    """Co-teaching's keep schedule (Han et al. 2018, equation 3): ``R(t) = 1 - τ · min((s / tk)^c, 1)``, s = t - 1.
 
-    With the index convention of this module the first epoch keeps everything and the full forget rate τ
-    is reached at epoch ``tk + 1``.  ``reference=True`` gives the reference code's form instead:
-    forget rates ``linspace(0, τ^c, tk)`` over the first ``tk`` epochs, then τ, i.e.
-    ``R = 1 - τ^c · s / (tk - 1)`` for s < tk (full rate one epoch earlier; ``τ^c`` vs ``τ`` differ when c ≠ 1).
-    ``tau`` may be traced. (The reference training loop runs ``for epoch in range(1, n_epoch)`` and reads
-    ``rate_schedule[epoch]``, so its first trained epoch already forgets τ^c/(tk − 1) and it trains T − 1
-    epochs: ``coteaching_schedule(T + 1, τ, reference=True)[1:]`` reproduces that exactly.)
+    The first epoch keeps everything and the full forget rate τ is reached at epoch ``tk + 1``.
+    ``reference=True`` gives the reference code's form instead: forget rates ``linspace(0, τ^c, tk)`` over the
+    first ``tk`` epochs, then τ, i.e. ``R = 1 - τ^c · s / (tk - 1)`` for s < tk (full rate one epoch earlier).
+    (The reference training loop runs ``for epoch in range(1, n_epoch)`` and reads ``rate_schedule[epoch]``, so
+    ``coteaching_schedule(T + 1, τ, reference=True)[1:]`` reproduces its T − 1 trained epochs exactly.)
+
+    Args:
+        num_epochs: T, static.
+        tau: the forget rate τ (usually the noise rate); may be traced.
+        tk: the epochs over which the forget rate ramps up (T_k; 10 in the paper).
+        c: the ramp's exponent (1: linear).
+        reference: the reference code's form (above).
+
+    Returns:
+        (T,) float32 keep fractions, entry i for epoch i + 1.
     """
     s = jnp.arange(num_epochs, dtype=jnp.float32)
     tau = jnp.asarray(tau, jnp.float32)
@@ -127,5 +175,12 @@ def coteaching_schedule(num_epochs: int, tau, tk: int = 10, c: float = 1.0, refe
 
 
 def per_epoch_schedule(values) -> jax.Array:
-    """The unconstrained "full" space: one free value per epoch, ``R(t) = sigmoid(values[t - 1])`` in [0, 1]."""
+    """The unconstrained "full" space: one free value per epoch, ``R(t) = sigmoid(values[t - 1])``.
+
+    Args:
+        values: (T,) real numbers, one per epoch.
+
+    Returns:
+        (T,) float32 keep fractions in [0, 1].
+    """
     return jax.nn.sigmoid(jnp.asarray(values, jnp.float32))

@@ -38,17 +38,36 @@ def read_source(source: Source, config=None, download: bool | None = None) -> tu
 def load_arrays(
     name: str, data_dir: str | os.PathLike | None = None, download: bool | None = None, config=None
 ) -> tuple[dict[str, np.ndarray], int]:
-    """Clean, validated arrays of dataset ``name`` (see :mod:`memjax.data`) and its number of classes.
-    A ``folder:`` / ``csv:`` source reads its options from ``config`` (:mod:`memjax.data.sources.folder`,
-    :mod:`memjax.data.sources.table`)."""
+    """Clean, validated arrays of a named data set and its number of classes.
+
+    Args:
+        name: a dataset name (:mod:`memjax.data`: ``digits``, ``mnist17k``, ``folder:PATH``, ...).
+        data_dir: where the shared ``.npz`` files live; default ``$MEMJAX_DATA_DIR``.
+        download: whether tfds may prepare a missing data set (None: when tfds is installed and online).
+        config: a ``folder:`` / ``csv:`` source's options (``image_size``, ``label_column``, ...); default
+            :class:`memjax.config.Config`'s.
+
+    Returns:
+        ``(arrays, num_classes)``: ``arrays`` holds ``train_images``, ``train_labels``, ``test_images``,
+        ``test_labels`` (uint8 images, integer labels) and optional extras (given noisy labels, file names).
+    """
     return read_source(resolve(name, data_dir), config, download)
 
 
 def load(config, download: bool | None = None) -> Dataset:
-    """The :class:`Dataset` of ``config``: resolve ``config.dataset`` (with ``config.data_dir``) once, load,
-    validate, then subset, corrupt and split with :func:`make_dataset`; the Dataset's ``source`` is that
-    resolved :class:`Source`. ``download``: whether tfds may prepare a missing data set (None: when tfds is
-    installed and the network answers; see :func:`memjax.data.sources.tfds.load`)."""
+    """The :class:`Dataset` of a config: load ``config.dataset``, validate, then subset, corrupt and split.
+
+    Args:
+        config: a :class:`memjax.config.Config` (``dataset``, ``data_dir``, ``noise``, ``noise_rate``, ...).
+        download: whether tfds may prepare a missing data set (None: when tfds is installed and the network
+            answers; :func:`memjax.data.sources.tfds.load`).
+
+    Returns:
+        The :class:`Dataset` (:func:`make_dataset`), its ``source`` the resolved :class:`Source`.
+
+    Raises:
+        DataError: an unknown name, missing or malformed data (one line).
+    """
     source = resolve(config.dataset, config.data_dir)
     arrays, num_classes = read_source(source, config, download)
     data = make_dataset(arrays, config, name=config.dataset, num_classes=num_classes)

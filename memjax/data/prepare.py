@@ -73,16 +73,24 @@ def noise_matrix(config, num_classes: int, name: str = "") -> np.ndarray:
 
 
 def make_dataset(arrays: dict[str, np.ndarray], config, name: str = "", num_classes: int | None = None) -> Dataset:
-    """Apply ``config``'s subset, noise and validation split to clean ``arrays`` (keys ``SPLIT_KEYS``).
+    """Apply a config's subset, noise and validation split to clean arrays.
 
-    ``train_subset`` keeps a seeded random subset (not the first N). Noise: the given
-    ``train_noisy_labels`` if ``arrays`` has them (human noise), else :func:`noise_matrix` (``config.noise``
-    at ``config.noise_rate``, or the ``--noise matrix`` file) drawn with the reference procedure (seed
-    ``config.noise_seed``) over the whole (subset) training set in order. The validation split is stratified
-    by the noisy labels and seeded by ``config.seed``; its labels are noisy unless ``config.clean_val``. The
-    test set is never corrupted. Every training and validation sample keeps its position in the user's data
-    (``train_index`` of ``arrays`` if given, else its row), and ``arrays``' ``names`` / ``class_names`` pass
-    through."""
+    ``train_subset`` keeps a seeded random subset (not the first N). Noise: the given ``train_noisy_labels`` if
+    ``arrays`` has them (human noise), else :func:`noise_matrix` (``config.noise`` at ``config.noise_rate``, or
+    the ``--noise matrix`` file) drawn with the reference procedure (:func:`memjax.noise.corrupt_labels`, seed
+    ``config.noise_seed``) over the whole training set in order. The validation split is stratified by the
+    noisy labels and seeded by ``config.seed``; its labels are noisy unless ``config.clean_val``. The test set
+    is never corrupted. Every training and validation sample keeps its position in the user's data.
+
+    Args:
+        arrays: clean arrays with keys ``SPLIT_KEYS`` (e.g. :func:`memjax.data.load_digits`).
+        config: a :class:`memjax.config.Config`.
+        name: the data set's name, for the noise kind's class map and messages.
+        num_classes: C; default one more than the largest label.
+
+    Returns:
+        The :class:`Dataset` (numpy arrays; :func:`memjax.train.make_train` moves them to the device).
+    """
     try:
         config.validate("data")
     except ValueError as err:

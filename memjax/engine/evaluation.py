@@ -59,9 +59,20 @@ def apply(engine: Engine, params, batch_stats, x, train: bool, key=None):
 
 
 def evaluate(engine: Engine, state: TrainState, images, weights, *labels) -> tuple[jax.Array, ...]:
-    """(loss, accuracy per label set): each network's mean cross-entropy against the first of ``labels`` and
-    its accuracy against each of them, (N,) each, on a padded split (running BN statistics), from one forward
-    pass; NaN accuracy and +inf loss if any logit is not finite. An empty split gives loss 0 and NaN accuracy."""
+    """Each network's loss and accuracies on a padded split, from one forward pass (running BN statistics).
+
+    Args:
+        engine: the static :class:`~memjax.engine.Engine`.
+        state: a :class:`~memjax.engine.TrainState`.
+        images: (chunks, chunk, ...) the split's images, padded.
+        weights: (chunks, chunk) 1 for a real sample, 0 for padding.
+        *labels: one or more (chunks, chunk) label sets; the loss reads the first.
+
+    Returns:
+        ``(loss, accuracy, ...)``: the mean cross-entropy against the first label set and the accuracy against
+        each, (N,) each; NaN accuracy and +inf loss if a logit is not finite; loss 0 and NaN accuracy for an
+        empty split.
+    """
 
     def chunk(carry, inputs):
         x, w, *ys = inputs
@@ -79,9 +90,19 @@ def evaluate(engine: Engine, state: TrainState, images, weights, *labels) -> tup
 
 
 def predict(engine: Engine, state: TrainState, images, chunk: int = 1000) -> jax.Array:
-    """Softmax probabilities (N, n, C) of every network on ``images`` (n, ...), e.g. the training set
-    ``data.train_x``: p(y | x) as each trained network estimates it (evaluation mode: running BN statistics,
-    no dropout), in chunks; pure, so ``jax.vmap`` it over a population's states."""
+    """Softmax probabilities p(y | x) of every network, in evaluation mode (running BN statistics, no dropout).
+
+    Pure, so ``jax.vmap`` it over a population's states.
+
+    Args:
+        engine: the static :class:`~memjax.engine.Engine`.
+        state: a :class:`~memjax.engine.TrainState`.
+        images: (n, ...) inputs, e.g. the training set ``data.train_x``.
+        chunk: inputs per forward pass.
+
+    Returns:
+        (N, n, C) probabilities.
+    """
     n = len(images)
     if n == 0:  # e.g. no validation split: (N, 0, C)
         return predict(engine, state, jnp.zeros((1, *images.shape[1:]), images.dtype))[:, :0]

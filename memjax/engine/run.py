@@ -70,12 +70,29 @@ def _select(better, new, old):
 
 
 def run(engine: Engine, data, schedule, key, callback: Callable | None = None, carry=None, subset=None):
-    """The whole run: (metrics {name: (E, N)}, returned state) for an (E,) schedule, E ≤ T, from the
-    method's initial state ``carry`` (default: the engine's), on the training samples ``subset`` (indices,
-    (``engine.train_size``,); default all); a run that keeps a snapshot adds the metric ``train_acc``,
-    a_train of :func:`fit_score`. The state's ``tally`` counts each training sample's selection
-    over the last ``engine.tally_epochs`` epochs; its ``issues`` is the :class:`Snapshot` of the best-fit
-    epoch (:func:`~memjax.engine.state.keeps_snapshot`), else only the last epoch's number."""
+    """A whole training run under a keep schedule: nested ``lax.scan`` s over epochs and mini-batches.
+
+    The state's ``tally`` counts each training sample's selection over the last ``engine.tally_epochs`` epochs;
+    its ``issues`` is the :class:`~memjax.engine.state.Snapshot` of the best-fit epoch (the first maximising
+    2·validation accuracy − accuracy on the given training labels, :func:`fit_score`) when the run keeps one
+    (:func:`~memjax.engine.state.keeps_snapshot`; it then adds the metric ``train_acc``), else only the last
+    epoch's number. Under ``engine.keep == "val_loss"`` the returned state is the lowest-validation-loss one.
+
+    Args:
+        engine: the static :class:`~memjax.engine.Engine`.
+        data: the device-resident data.
+        schedule: (E,) R(t), E ≤ T; traced.
+        key: a PRNG key.
+        callback: optional host callback per epoch (progress bars).
+        carry: the method's initial state; default the engine's.
+        subset: optional (``engine.train_size``,) indices of the training samples to train on; default all.
+
+    Returns:
+        ``(metrics, state)``: ``{name: (E, N)}`` per-epoch metrics and the returned :class:`~memjax.engine.TrainState`.
+
+    Raises:
+        ValueError: a schedule that is not (E,) with 1 ≤ E ≤ T.
+    """
     schedule = jnp.asarray(schedule, jnp.float32)
     if schedule.ndim != 1 or not 1 <= schedule.shape[0] <= engine.num_epochs:
         raise ValueError(f"schedule has shape {schedule.shape}, expected (E,) with 1 <= E <= {engine.num_epochs}")

@@ -136,9 +136,19 @@ def initial_carry(engine: Engine, carry=None):
 
 
 def init_state(engine: Engine, key, carry=None) -> TrainState:
-    """``num_nets`` independently initialised networks (stacked) and their Adam states. Network i gets the
-    i-th of two keys, so a one-network method starts from the first network of a pair. ``carry``: the
-    method's initial state (default: the engine's)."""
+    """A method's networks, freshly initialised and stacked, with their Adam states.
+
+    Network i gets the i-th of two keys, so a one-network method starts from the first network of a pair.
+
+    Args:
+        engine: the static :class:`Engine` (:func:`memjax.engine.make_engine`).
+        key: a PRNG key.
+        carry: the method's initial state; default the engine's.
+
+    Returns:
+        The :class:`TrainState` (params and BatchNorm statistics with a leading network axis N, optimiser
+        states, the method's carry).
+    """
     keys = jax.random.split(key)[: engine.num_nets]
     variables = jax.vmap(lambda k: init_variables(engine.model, k, engine.input_shape))(keys)
     params = variables["params"]

@@ -27,8 +27,21 @@ def adam_plan(epoch, num_epochs: int, decay_start: int, lr: float):
 
 
 def train_step(engine: Engine, data: DeviceData, state: TrainState, idx, key, keep, epoch, index=0):
-    """One Adam step of every network on the batch ``idx`` (step ``index`` of ``epoch``): (state, (per-net
-    loss (N,), sample weights (N, B)))."""
+    """One Adam step of every network on one mini-batch, under the method's rule at keep fraction ``keep``.
+
+    Args:
+        engine: the static :class:`~memjax.engine.Engine`.
+        data: the device-resident data (:func:`~memjax.engine.device_data`).
+        state: the current :class:`~memjax.engine.TrainState`.
+        idx: (B,) the batch's sample indices.
+        key: a PRNG key (dropout, the method's randomness).
+        keep: R(t), the keep fraction of this epoch; traced.
+        epoch: the epoch (0-based), for the learning-rate plan and the method.
+        index: the step within the epoch.
+
+    Returns:
+        ``(state, (loss, weights))``: the new state, the per-network loss (N,) and sample weights (N, B).
+    """
     x = scale_inputs(data.train_x[idx])
     y = data.train_y[idx]
     steps = engine.steps_per_epoch
@@ -57,8 +70,24 @@ def epoch_order(engine: Engine, data: DeviceData, key, subset=None):
 
 
 def run_epoch(engine: Engine, data: DeviceData, state: TrainState, epoch, keep, key, subset=None):
-    """One epoch at the learning-rate plan's (lr, β1) of ``epoch``; returns the new state, the epoch's
-    metrics, each (N,), and its per-sample :class:`Tally`."""
+    """One epoch: a fresh permutation in mini-batches, each a :func:`train_step`, at the epoch's (lr, β1).
+
+    The learning rate decays linearly to 0 from ``decay_start`` and Adam's β1 drops from 0.9 to 0.1 (the
+    reference protocol, :func:`adam_plan`).
+
+    Args:
+        engine: the static :class:`~memjax.engine.Engine`.
+        data: the device-resident data.
+        state: the current :class:`~memjax.engine.TrainState`.
+        epoch: the epoch (0-based).
+        keep: R(t) of this epoch; traced.
+        key: a PRNG key.
+        subset: optional (n,) training-sample indices the run trains on (e.g. a cross-validation fold).
+
+    Returns:
+        ``(state, metrics, tally)``: the new state, the epoch's metrics (each (N,)) and its per-sample
+        :class:`~memjax.engine.Tally` of the selection.
+    """
     lr, b1 = adam_plan(epoch, engine.num_epochs, engine.decay_start, engine.lr)
     n = engine.num_nets
     hyper = {**state.opt_state.hyperparams, "learning_rate": jnp.full(n, lr), "b1": jnp.full(n, b1)}

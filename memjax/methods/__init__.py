@@ -20,6 +20,7 @@ from memjax.methods import coteaching, decoupling, fcorrection, jocor, mentornet
 from memjax.methods.base import Method, Objective, Rule, Step, cross_entropy, masked
 from memjax.schedules import coteaching_schedule
 
+#: The method registry: ``--method`` name → its :class:`~memjax.methods.base.Method` record.
 METHODS: dict[str, Method] = {
     "standard": standard.METHOD,
     "coteaching": coteaching.COTEACHING,
@@ -33,7 +34,17 @@ METHODS: dict[str, Method] = {
 
 
 def get(name: str) -> Method:
-    """The registered method ``name``; a one-line error naming the choices otherwise."""
+    """The registered method ``name``.
+
+    Args:
+        name: a key of :data:`METHODS`.
+
+    Returns:
+        Its :class:`~memjax.methods.base.Method` record.
+
+    Raises:
+        ValueError: an unknown name (the message lists the choices).
+    """
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}: use one of {', '.join(METHODS)}")
     return METHODS[name]
@@ -44,8 +55,19 @@ def _fields(name: str) -> dict[str, dataclasses.Field]:
 
 
 def settings(method: str, text: str = ""):
-    """The settings dataclass of ``method`` from ``--method-options`` ``text`` (module docstring): its own
-    plain keys and its ``METHOD.KEY`` keys; every qualified key of another method is checked too."""
+    """The settings dataclass of ``method`` from ``--method-options`` text (module docstring).
+
+    Args:
+        method: the run's method.
+        text: ``"KEY=VALUE,..."``; a plain ``KEY`` is a field of ``method``, ``METHOD.KEY`` a field of that
+            method (checked too, but read only when it runs).
+
+    Returns:
+        ``method``'s settings dataclass with the given fields set.
+
+    Raises:
+        ValueError: a key that names no method or no field, or a value of the wrong type.
+    """
     mine = []
     for key, value in options.items(text, "method option"):
         owner, dot, field = key.rpartition(".")
@@ -59,26 +81,49 @@ def settings(method: str, text: str = ""):
 
 
 def build(config, num_classes: int) -> RuleSpec:
-    """``config.method`` built for ``num_classes`` classes from its settings, as the engine takes it."""
+    """``config.method`` built for the engine, from its settings in ``config.method_options``.
+
+    Args:
+        config: a :class:`memjax.config.Config`.
+        num_classes: C.
+
+    Returns:
+        The :class:`memjax.engine.RuleSpec` (rule, initial carry, network count) :func:`memjax.engine.make_train` takes.
+    """
     method = get(config.method)
     rule, carry = method.build(settings(config.method, config.method_options), num_classes)
     return RuleSpec(rule, carry, method.num_nets)
 
 
 def follows_schedule(method: str, text: str = "") -> bool:
-    """Whether ``method`` with the settings of ``text`` reads R(t): it is driven by R(t) and its settings do not
-    fix what R(t) would set (MentorNet's ``percentile`` other than 0)."""
+    """Whether ``method`` reads R(t) with these settings: it is driven by R(t), and its settings do not fix what R(t)
+    would set (MentorNet's ``percentile`` other than 0).
+
+    Args:
+        method: a method name.
+        text: its ``--method-options`` text.
+
+    Returns:
+        True when S2E can search its schedule.
+    """
     if not get(method).uses_schedule:
         return False
     return method != "mentornet" or settings(method, text).percentile == 0.0
 
 
 def default_schedule(config, tau: float | None = None, reference: bool = False) -> jnp.ndarray:
-    """R(t) of ``config.method`` without a search, the schedule S2E starts from when it searches that method:
-    for methods driven by R(t) Co-teaching's with forget rate ``tau`` (default: the noise rate) — the paper's
-    eq. (3), or with ``reference`` the official codes' form (:func:`memjax.schedules.coteaching_schedule`;
-    Co-teaching's, Co-teaching+'s and JoCoR's code all build ``rate_schedule`` this way); all ones for the
-    others."""
+    """R(t) of ``config.method`` without a search: the schedule S2E starts from when it searches that method.
+
+    Args:
+        config: a :class:`memjax.config.Config` (``epochs``, ``noise_rate``, ``tk``, ``c``, ``method``).
+        tau: the forget rate; default the noise rate.
+        reference: the official codes' form (Co-teaching's, Co-teaching+'s and JoCoR's code all build their
+            ``rate_schedule`` this way) instead of the paper's eq. (3)
+            (:func:`memjax.schedules.coteaching_schedule`).
+
+    Returns:
+        (T,) Co-teaching's schedule for methods driven by R(t), all ones for the others.
+    """
     if not get(config.method).uses_schedule:
         return jnp.ones(config.epochs)
     tau = config.noise_rate if tau is None else tau

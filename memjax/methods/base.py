@@ -27,6 +27,14 @@ class NoSettings:
 
 @dataclasses.dataclass(frozen=True)
 class Method:
+    """A registered method: what the registry and the engine read of it.
+
+    Attributes:
+        num_nets: 1 or 2 networks.
+        uses_schedule: whether R(t) drives it (S2E can search its schedule).
+        build: ``build(settings, num_classes) -> (rule, carry)``, the engine's rule and its initial carry.
+        settings: the settings dataclass (``--method-options``).
+    """
     num_nets: int
     uses_schedule: bool  # R(t) drives it (S2E can search its schedule)
     build: Callable[[Any, int], tuple[Rule, Any]]

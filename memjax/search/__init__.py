@@ -42,6 +42,7 @@ class Algorithm:
         return (jax.jit(self.ask), jax.jit(self.tell)) if self.jittable else (self.ask, self.tell)
 
 
+#: The search registry: ``--search`` name → its :class:`Algorithm` (config class, ``init / ask / tell``).
 ALGORITHMS: dict[str, Algorithm] = {
     "ng": Algorithm.of(ng, ng.NGConfig, jittable=True, starts=True),
     "random": Algorithm.of(random_search, random_search.RandomConfig, jittable=True),
@@ -51,7 +52,17 @@ ALGORITHMS: dict[str, Algorithm] = {
 
 
 def get(name: str) -> Algorithm:
-    """The registered algorithm ``name``; a one-line error naming the choices otherwise."""
+    """The registered search algorithm ``name``.
+
+    Args:
+        name: a key of :data:`ALGORITHMS` (``"ng"``, ``"random"``, ``"hyperband"``, ``"bo"``).
+
+    Returns:
+        Its :class:`Algorithm`: config class and ``init / ask / tell / budget``.
+
+    Raises:
+        ValueError: an unknown name (the message lists the choices).
+    """
     if name not in ALGORITHMS:
         raise ValueError(f"unknown search {name!r}: use one of {', '.join(ALGORITHMS)}")
     return ALGORITHMS[name]
@@ -71,6 +82,17 @@ def parse_options(name: str, text: str) -> dict:
 
 
 def make_config(name: str, population: int, num_epochs: int, option_text: str = "", **overrides):
-    """The algorithm's config for a search of ``population`` candidates of ``num_epochs`` epochs."""
+    """The algorithm's config for a search of ``population`` candidates of ``num_epochs`` epochs.
+
+    Args:
+        name: the algorithm (:func:`get`).
+        population: K, candidates per ask.
+        num_epochs: T, epochs of a full evaluation.
+        option_text: ``--search-options`` text, ``"KEY=VALUE,..."`` (:func:`parse_options`).
+        **overrides: further config fields (e.g. ``generations``, ``clean_reward``).
+
+    Returns:
+        The algorithm's config dataclass.
+    """
     values = {**parse_options(name, option_text), **overrides}
     return get(name).config(population=population, num_epochs=num_epochs, **values)

@@ -198,10 +198,22 @@ def utilities(fitness, shaping: str = "log") -> jax.Array:
 
 
 def init(key, config: NGConfig, params: NGParams | None = None, start=None) -> NGState:
-    """pθ₀ and the start point z₀ = ``start`` (a (d,) z, under ``config.warm_start``) or the box centre 0.
-    ``first="uniform"``: pθ₀ = N(0, (π/√3)² I), the mean and spread in z of the uniform design generation 0
-    evaluates; ``"gaussian"``: pθ₀ = N(z₀, σ₀² I) (z₀ = 0: the box centre, as CMA-ES starts). The key is
-    unused (the first ask draws)."""
+    """The search's first state: pθ₀ and the start point z₀ (Yao et al. 2020, §3.2).
+
+    z₀ = ``start`` (under ``config.warm_start``) or the box centre 0. ``first="uniform"`` (the default for
+    fewer than 12 generations): pθ₀ = N(0, (π/√3)² I), the mean and spread in z of the uniform design that
+    generation 0 evaluates; ``"gaussian"``: pθ₀ = N(z₀, σ₀² I), as CMA-ES starts.
+
+    Args:
+        key: unused (the first :func:`ask` draws); kept for the shared ``init / ask / tell`` interface.
+        config: the :class:`NGConfig`.
+        params: the traced step sizes (:class:`NGParams`); default the config's (:func:`default_params`).
+        start: optional (d,) z of a schedule the run trusts, e.g. :func:`memjax.search.start.s2e_start` of
+            Co-teaching's R(t).
+
+    Returns:
+        The :class:`NGState` at generation 0.
+    """
     del key
     params = default_params(config) if params is None else params
     d = config.space.dim
@@ -214,9 +226,19 @@ def init(key, config: NGConfig, params: NGParams | None = None, start=None) -> N
 
 
 def ask(key, state: NGState) -> tuple[jax.Array, jax.Array]:
-    """K points and their α = space.to_alpha(z). Generation 0 under ``first="uniform"``: a Latin hypercube
-    in α. Otherwise samples z ~ pθ (mirrored pairs when ``config.mirrored``). Under ``mean_candidate``
-    candidate 0 is μ (of generation 0: the start z₀) and the other K − 1 are drawn."""
+    """A generation of K candidates: points z and their α = ``space.to_alpha(z)``.
+
+    Generation 0 under ``first="uniform"``: a Latin hypercube in α. Otherwise z ~ pθ (mirrored pairs ±ε when
+    ``config.mirrored``). Under ``mean_candidate`` candidate 0 is μ (in generation 0: the start z₀) and the other
+    K − 1 are drawn.
+
+    Args:
+        key: a PRNG key.
+        state: the current :class:`NGState`.
+
+    Returns:
+        ``(z, alpha)``, each (K, d).
+    """
     config, dist = state.config, state.dist
     k = config.population - 1 if config.mean_candidate else config.population
     z = gaussian.sample(key, dist, k, config.mirrored)
@@ -242,6 +264,22 @@ def is_flat(fitness, fraction: float) -> jax.Array:
 
 
 def tell(state: NGState, z, fitness) -> NGState:
+    """One natural-gradient step of pθ from a generation's fitness (Yao et al. 2020; Wierstra et al. 2014).
+
+    θ ← θ + η (F(θ) + λI)⁻¹ Σ_k u_k ∇θ log pθ(z_k), with rank-based utilities u_k (:func:`utilities`), the
+    closed-form Fisher matrix F, η_μ for the mean and η_σ for the covariance; the covariance step is xNES's
+    exponential map where :func:`exponential_for` says so. A flat generation (:func:`is_flat`) widens pθ by
+    ``flat_growth``; a step whose result is not finite is not taken. The best point so far and the evaluation
+    count are updated.
+
+    Args:
+        state: the :class:`NGState` that asked for ``z``.
+        z: (K, d) the generation's points.
+        fitness: (K,) their rewards, larger is better (NaN: the worst).
+
+    Returns:
+        The next :class:`NGState` (generation + 1).
+    """
     dist, params, config = state.dist, state.params, state.config
     step = natural_gradient_step(dist, z, utilities(fitness, config.shaping), params.damping)
     rate = jnp.where(jnp.arange(step.shape[0]) < dist.dim, params.step_mean, params.step_sigma)

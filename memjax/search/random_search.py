@@ -40,13 +40,41 @@ def to_points(space: SearchSpace, u) -> tuple[jax.Array, jax.Array]:
 
 
 def init(key, config: RandomConfig) -> RandomState:
+    """The state of a random search (Bergstra & Bengio 2012; the paper's baseline).
+
+    Args:
+        key: unused (nothing is random before the first ask).
+        config: the :class:`RandomConfig`.
+
+    Returns:
+        The :class:`RandomState` at generation 0.
+    """
     del key  # nothing random before the first ask
     return RandomState(config=config, **base.start(config.space.dim))
 
 
 def ask(key, state: RandomState) -> tuple[jax.Array, jax.Array]:
+    """K points uniform in the α box.
+
+    Args:
+        key: a PRNG key.
+        state: the current :class:`RandomState`.
+
+    Returns:
+        ``(z, alpha)``, each (K, d).
+    """
     return uniform(key, state.config.space, state.config.population)
 
 
 def tell(state: RandomState, z, fitness) -> RandomState:
+    """Record a generation: the best point so far, the generation and the evaluation count.
+
+    Args:
+        state: the current :class:`RandomState`.
+        z: (K, d) the generation's points.
+        fitness: (K,) their rewards (larger is better).
+
+    Returns:
+        The next :class:`RandomState`.
+    """
     return base.record(state, z, fitness)

@@ -66,15 +66,36 @@ def _fit_s2e(target, min_keep, key):
 
 
 def s2e_start(target, min_keep: float = 0.01, seed: int = 0) -> tuple[jax.Array, float]:
-    """(z, RMSE) of the point with |z_i| < Z_LIMIT whose R(t; α(z)) is closest to the (T,) schedule ``target``
-    in S2E's space (module docstring). Deterministic for a seed."""
+    """The point of S2E's space whose schedule best fits a given keep schedule (module docstring).
+
+    Minimises RMSE(R(t; α(z)), ``target``) by Adam from several random starts, with every ``|z_i|`` kept
+    below ``Z_LIMIT``. Deterministic for a seed.
+
+    Args:
+        target: (T,) a keep schedule, e.g. :func:`memjax.schedules.coteaching_schedule`.
+        min_keep: the lower clip of :func:`memjax.schedules.s2e_schedule`.
+        seed: the seed of the random starts.
+
+    Returns:
+        ``(z, rmse)``: the (12,) point and its fit's root-mean-square error.
+    """
     z, error = _fit_s2e(jnp.asarray(target, jnp.float32), jnp.float32(min_keep), jax.random.key(seed))
     return z, float(error)
 
 
 def latin_hypercube(key, space: SearchSpace, n: int) -> tuple[jax.Array, jax.Array]:
-    """n points uniform in the α box, one in each of n equal slices of every coordinate (McKay et al. 1979):
-    per coordinate a random permutation of the slices plus a uniform offset within the slice."""
+    """n points uniform in the α box, one in each of n equal slices of every coordinate (McKay et al. 1979).
+
+    Per coordinate a random permutation of the slices plus a uniform offset within the slice.
+
+    Args:
+        key: a PRNG key.
+        space: the search space.
+        n: the number of points.
+
+    Returns:
+        ``(z, alpha)``, each (n, d).
+    """
     perm_key, offset_key = jax.random.split(key)
     slices = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(perm_key, space.dim)).T
     u = (slices + jax.random.uniform(offset_key, (n, space.dim))) / n

@@ -10,8 +10,18 @@ from memjax.data.validate import validate_arrays
 
 
 def load_digits(seed: int = 0, test_fraction: float = 0.3) -> dict[str, np.ndarray]:
-    """scikit-learn's bundled 8×8 digits (1,797 images, pixel values 0..16 rescaled to 0..255), split into
-    train/test by a stratified seeded split (the data set has no official split)."""
+    """scikit-learn's bundled 8×8 digits (1,797 images), always available offline.
+
+    Pixel values 0..16 are rescaled to 0..255; the data set has no official split, so train and test come from
+    a stratified seeded split.
+
+    Args:
+        seed: the split's seed.
+        test_fraction: the test share.
+
+    Returns:
+        Arrays ``train_images`` (uint8 (n, 8, 8)), ``train_labels``, ``test_images``, ``test_labels``.
+    """
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()

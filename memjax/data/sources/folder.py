@@ -71,9 +71,21 @@ def _decode(files: list[Path], root: Path, image_size: int) -> np.ndarray:
 
 
 def load_folder(path: str, config) -> tuple[dict, int]:
-    """Arrays (``memjax.data.SPLIT_KEYS`` plus ``names``, ``train_index``, ``class_names``) of an image
-    folder (see the module docstring; ``config``'s ``image_size``, ``test_fraction``, ``seed``) and its
-    number of classes."""
+    """The arrays of an image folder, one sub-folder per class (module docstring).
+
+    Args:
+        path: the folder; ``PATH/train/`` + ``PATH/test/`` give the test split, otherwise a seeded stratified
+            ``config.test_fraction`` of every class is held out.
+        config: ``image_size`` (resize to N×N; 0 keeps the size, which all images must share),
+            ``test_fraction``, ``seed``.
+
+    Returns:
+        ``(arrays, num_classes)``: ``memjax.data.SPLIT_KEYS`` plus ``names`` (file names), ``train_index``,
+        ``class_names``.
+
+    Raises:
+        DataError: an empty class folder, an unreadable image, mixed sizes without ``image_size`` (one line).
+    """
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"folder:{path}: no such folder (it should hold one sub-folder of images per class)")

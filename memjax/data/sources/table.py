@@ -81,9 +81,19 @@ def _is_number(text: str) -> bool:
 
 
 def load_csv(path: str, config) -> tuple[dict, int]:
-    """Arrays of a CSV table (see the module docstring; ``train_images`` holds float32 (n, F) standardised
-    features, :data:`~memjax.data.types.FEATURE_KEYS` their columns, mean and std; ``config``'s
-    ``label_column``, ``test_fraction``, ``seed``) and its number of classes."""
+    """The arrays of a CSV table with a header: a label column and numeric feature columns (module docstring).
+
+    Args:
+        path: the CSV file.
+        config: ``label_column``, ``test_fraction`` (a seeded stratified holdout), ``seed``.
+
+    Returns:
+        ``(arrays, num_classes)``: ``train_images`` holds float32 (n, F) features standardised by the training
+        part's mean and std; :data:`~memjax.data.types.FEATURE_KEYS` their columns, mean and std.
+
+    Raises:
+        DataError: a missing or non-numeric column (one line).
+    """
     path = Path(path).expanduser()
     label_column = config.label_column
     header, body, label = _read_table(path, label_column)
