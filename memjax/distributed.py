@@ -30,7 +30,6 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax._src import distributed as jax_distributed  # the runtime's key-value store (no public handle)
 from jax.experimental import multihost_utils
 
 
@@ -134,9 +133,17 @@ def _first_copies(leaves, process: int) -> list:
     ]
 
 
+def _client():
+    """The runtime's key-value store client (process 0 hosts the store). JAX gives it no public handle, so it
+    is looked up only when a multi-process run exchanges networks: importing memjax never depends on it."""
+    from jax._src import distributed as jax_distributed
+
+    return jax_distributed.global_state.client
+
+
 def _send(key: str, payload: bytes) -> None:
     """``payload`` into the key-value store under ``key``, in entries of at most :data:`CHUNK_BYTES`."""
-    client = jax_distributed.global_state.client
+    client = _client()
     starts = range(0, max(len(payload), 1), CHUNK_BYTES)
     for n, start in enumerate(starts):
         client.key_value_set_bytes(f"{key}/{n}", payload[start : start + CHUNK_BYTES])
@@ -145,7 +152,7 @@ def _send(key: str, payload: bytes) -> None:
 
 def _receive(key: str) -> bytes:
     """What :func:`_send` stored under ``key`` (waiting for it), removed from the store."""
-    client = jax_distributed.global_state.client
+    client = _client()
     count = int(client.blocking_key_value_get(f"{key}/chunks", WAIT_MS))
     parts = [client.blocking_key_value_get_bytes(f"{key}/{n}", WAIT_MS) for n in range(count)]
     for name in [*map(str, range(count)), "chunks"]:
