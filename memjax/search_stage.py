@@ -32,8 +32,15 @@ SEARCH_LABEL = "S2E (searched R(t))"
 
 
 def labels(method: str) -> tuple[str, str]:
-    """(searched row, start row) labels of a search over ``method``'s R(t): the paper's plain "S2E (searched
-    R(t))" and "Co-teaching R(t)" for Co-teaching, else naming the method (e.g. "S2E (JoCoR's R(t) searched)")."""
+    """The row labels of a search over ``method``'s R(t).
+
+    Args:
+        method: a registered method driven by R(t).
+
+    Returns:
+        (searched row, start row): the paper's "S2E (searched R(t))" and "Co-teaching R(t)" for Co-teaching,
+        else naming the method, e.g. ("S2E (JoCoR's R(t) searched)", "JoCoR R(t)").
+    """
     label = methods.get(method).label
     searched = SEARCH_LABEL if method == "coteaching" else f"S2E ({label}'s R(t) searched)"
     return searched, f"{label} R(t)"
@@ -91,10 +98,23 @@ def search(
     callback: Callable[[dict], None] | None = None,
     resumed: Callable[[dict], None] | None = None,
 ) -> Searched:
-    """Search ``config.method``'s R(t) with ``config.search`` (module docstring) from its own schedule at forget
-    rate ``tau`` (None: the noise rate; ``reference``: the official codes' form). ``evaluate`` replaces
-    :func:`make_evaluate` (e.g. a benchmark's recording wrapper around it); ``workdir``, ``callback`` and
-    ``resumed`` as :func:`memjax.search.driver.run_search`."""
+    """Search ``config.method``'s R(t) with ``config.search`` from the method's own schedule (module docstring).
+
+    Args:
+        config: the run's :class:`memjax.config.Config` (method, search, budget, reward, seed).
+        data: the :class:`memjax.data.Dataset` the candidates train on.
+        tau: the forget rate of the start schedule; None: ``config.noise_rate``.
+        workdir: where the checkpoint and ``history.jsonl`` go (None: nothing written); a checkpoint there
+            resumes the search.
+        reference: start from the official codes' form of the schedule (``--protocol reference``).
+        evaluate: replaces :func:`make_evaluate` (e.g. a benchmark's recording wrapper around it).
+        epoch_callback: the trainer's host callback, once per candidate and epoch.
+        callback: called after every generation (:func:`memjax.search.driver.run_search`).
+        resumed: called once when the search resumes from a checkpoint.
+
+    Returns:
+        :class:`Searched`: the driver's result, the start schedule and the searched method.
+    """
     start = np.asarray(methods.default_schedule(config, tau, reference=reference), np.float32)
     evaluate = evaluate or make_evaluate(config, data, epoch_callback)
     result = driver.run_search(config, evaluate, workdir, callback=callback, resumed=resumed, start=start)
