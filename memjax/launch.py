@@ -141,7 +141,7 @@ def _bar(total: int, desc: str):
 
 
 def _header(config: Config, mode: str, data, run_dir: Path) -> str:
-    what = config.method if mode == "method" else f"{config.search} over the R(t) of {config.method}"
+    what = config.method if mode == "method" else f"{config.search} over {config.method}'s R(t), starting from it"
     what += "" if mode == "method" else f", population {config.population}"
     where = f"{jax.default_backend()} × {jax.device_count()}" + (
         f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""

@@ -164,8 +164,13 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
     if "search" in extra:
         s = extra["search"]
         lines += [
-            f"- search: {config.search}, {s['generations']} generations, {s['epochs_used']} trained epochs, "
-            f"best validation reward {s['best_fitness']:.4f}",
+            f"- search: {config.search} over the R(t) of {config.method}, {s['generations']} generations, "
+            f"{s['epochs_used']} trained epochs, best validation reward {s['best_fitness']:.4f}",
+            *(
+                [f"- started from {s['start']['label']} (fit in S2E's space, RMSE {s['start']['fit_rmse']:.4f})"]
+                if s.get("start", {}).get("fit_rmse") is not None
+                else []
+            ),
             f"- best α: {', '.join(f'{k}={v:.3g}' for k, v in s['best_alpha'].items())}",
         ]
     lines += ["", "| schedule | final test accuracy (%, mean ± std) | per seed (%) |", "|---|---|---|"]
