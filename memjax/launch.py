@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -33,8 +32,8 @@ from pathlib import Path
 import jax
 from tqdm.auto import tqdm
 
+from memjax import claim, distributed, io, options, pipeline, report
 from memjax import data as data_lib
-from memjax import distributed, io, options, pipeline, report
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
 from memjax.flags import (
@@ -45,6 +44,7 @@ from memjax.flags import (
     follow_epochs,
     preset_for,
     quiet_libraries,
+    user_error,
 )
 
 
@@ -99,7 +99,11 @@ def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
     slug = config.dataset.replace(":", "_").replace("/", "_").replace(".", "_")
     what = config.method if mode == "method" else config.search
     name = args.name or f"{slug}_{data_lib.labels_tag(config)}_{what}_{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(args.runs_dir) / name
+    return _new(Path(args.runs_dir) / name)
+
+
+def _new(run_dir: Path) -> Path:
+    """``run_dir``, if no run has been written there (else a one-line refusal)."""
     if (run_dir / "config.json").exists():
         raise UsageError(f"run folder {run_dir} already exists: pass --resume {run_dir} or another --name")
     return run_dir
@@ -109,7 +113,10 @@ def _resume_config(args: argparse.Namespace) -> tuple[Config, str]:
     path = Path(args.resume) / "config.json"
     if not path.is_file():
         raise UsageError(f"--resume {args.resume}: no config.json there (not a memjax run folder)")
-    saved = json.loads(path.read_text())
+    fix = "restore it, or start a new run (another --name)"
+    saved = io.read_json(path, fix)
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict) or "mode" not in saved:
+        raise io.DamagedFile(f"{path} is damaged (no mode and config in it): {fix}")
     return pipeline.check(Config.from_dict(saved["config"]), saved["mode"]), saved["mode"]
 
 
@@ -157,6 +164,9 @@ def print_summary(result: dict, run_dir: Path) -> None:
     print(f"\n{'schedule'.ljust(width)}  final test accuracy (%, mean ± std over seeds)")
     for label, row in result["table"].items():
         print(f"{label.ljust(width)}  {100 * row['mean']:.2f} ± {100 * row['std']:.2f}")
+    diverged = result.get("search", {}).get("diverged", 0)
+    if diverged:
+        print(f"search: {diverged} candidates diverged (NaN) and were scored worst; the search went on")
     issues = result["label_issues"]
     print(f"\nlabel issues: {issues['flagged']} of {issues['samples']} samples flagged", end="")
     quality = issues["detection"]
@@ -166,11 +176,15 @@ def print_summary(result: dict, run_dir: Path) -> None:
     print(f"\nrun folder: {run_dir}  (summary.md, metrics.json, label_issues.csv, epochs.csv, *.png)")
 
 
-def _plan(args: argparse.Namespace) -> dict:
-    """The config, mode and run folder (process 0 decides them in a multi-process run)."""
+def _plan(args: argparse.Namespace, claims: list) -> dict:
+    """The config, mode and run folder (process 0 decides them in a multi-process run), the folder claimed for
+    this process (:mod:`memjax.claim`; the claim is appended to ``claims``)."""
     config, mode, note = (*_resume_config(args), "") if args.resume else resolve_config(args)
     run_dir = _run_dir(args, config, mode)
     check_writable(run_dir)
+    claims.append(claim.take(run_dir, args.heartbeat_timeout))
+    if not args.resume:
+        _new(run_dir)  # again, now that the folder is ours: another run may have just finished it
     auto = mode == "search" and not args.resume and not hasattr(args, "population")  # README "Many hosts"
     plan = {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir), "auto_population": auto}
     return plan | {"note": note}
@@ -192,20 +206,30 @@ def main(argv=None, prog: str = "python -m memjax.launch") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     quiet_libraries()
+    claims = []  # this process's claim on the run folder, released however the run ends
+    try:
+        return _main(args, prog, claims)
+    finally:
+        for held in claims:
+            held.release()
+
+
+def _main(args: argparse.Namespace, prog: str, claims: list) -> int:
     try:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.heartbeat_timeout)
-        plan = distributed.decided_by_main(lambda: _plan(args))
+        plan = distributed.decided_by_main(lambda: _plan(args, claims))
         config, mode, run_dir = Config.from_dict(plan["config"]), plan["mode"], Path(plan["run_dir"])
         export = _check_export(args, config)
         data = data_lib.load(config)
         pipeline.check_data(config, data)
-        if plan["auto_population"]:
-            population = distributed.decided_by_main(lambda: pipeline.default_population(config, data))
-            config = config.replace(population=population)
+        auto = plan["auto_population"]
+        population = distributed.decided_by_main(lambda: pipeline.fitting_population(config, data, mode, auto))
+        config = config.replace(population=population)
         if distributed.is_main():
-            run_dir.mkdir(parents=True, exist_ok=True)
             io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
     except (ValueError, OSError) as error:
+        if not user_error(error):
+            raise
         print(f"memjax: error: {error}", file=sys.stderr)
         return 2
     main_process = distributed.is_main()  # the one that prints and writes
@@ -215,18 +239,22 @@ def main(argv=None, prog: str = "python -m memjax.launch") -> int:
             print(f"memjax: {plan['note']}")
     try:
         result = pipeline.run(config, mode, data, run_dir, progress=_bar if main_process else None)
+        if main_process:
+            print_summary(result, run_dir)
+        if export is not None and main_process:
+            kept = pipeline.export_clean(config, data, result["issues"], export, args.relabel)
+            print(f"cleaned training set ({kept} samples): {export}")
     except KeyboardInterrupt:
         print(f"\nmemjax: interrupted; continue with: {prog} --resume {run_dir}", file=sys.stderr)
         return 130
+    except (io.DamagedFile, io.WriteError) as error:  # the run folder's files: one line, the last good state stays
+        resume = f"; then continue with: {prog} --resume {run_dir}" if isinstance(error, io.WriteError) else ""
+        print(f"memjax: error: {error}{resume}", file=sys.stderr)
+        return 2 if isinstance(error, io.DamagedFile) else 1
     except Exception as error:
         if jax.process_count() == 1:
             raise
         _stop(error, run_dir)
-    if main_process:
-        print_summary(result, run_dir)
-    if export is not None and main_process:
-        kept = pipeline.export_clean(config, data, result["issues"], export, args.relabel)
-        print(f"cleaned training set ({kept} samples): {export}")
     return 0
 
 

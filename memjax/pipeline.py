@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from memjax import (
@@ -26,6 +25,7 @@ from memjax import (
     distributed,
     io,
     label_issues,
+    memory,
     methods,
     models,
     noise,
@@ -37,6 +37,7 @@ from memjax import (
 )
 from memjax import data as data_lib
 from memjax.engine.state import ISSUES_AT
+from memjax.memory import candidate_bytes, check_memory  # noqa: F401  (pipeline.candidate_bytes, ...)
 from memjax.retraining import default_schedule, issues, retrain  # noqa: F401  (pipeline.retrain, ...)
 from memjax.schedules import S2E_SPACE
 from memjax.search import driver
@@ -95,9 +96,11 @@ def check(config, mode: str = "method"):
     if config.flag_rule not in label_issues.FLAG_RULES:
         rules = " or ".join(label_issues.FLAG_RULES)
         raise ValueError(f"unknown flag_rule {config.flag_rule!r}: pass --flag-rule {rules}")
-    kind = data_lib.resolve(config.dataset, config.data_dir).kind
-    if kind in data_lib.OWN_KINDS:
-        data_lib.check_own(config, kind)
+    source = data_lib.resolve(config.dataset, config.data_dir)
+    if source.kind in data_lib.OWN_KINDS:
+        data_lib.check_own(config, source.kind)
+    if source.kind == "npz":  # its arrays fit in host memory (read off the zip's directory)
+        memory.check_source(source.name)
     return config
 
 
@@ -117,14 +120,6 @@ def make_evaluate(config, data, epoch_callback: Callable | None = None) -> drive
     return train.population_metrics
 
 
-def candidate_bytes(train) -> int:
-    """Device memory of one candidate run: XLA's memory analysis of the compiled single run, temporaries plus
-    outputs (final networks, Adam state, metrics); the data, shared by all candidates, is not counted."""
-    args = (train.data, jnp.ones(train.engine.num_epochs), jax.random.key(0))
-    analysis = train.compiled_run.lower(*args).compile().memory_analysis()
-    return int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
-
-
 def flag_rate(info: dict) -> float | None:
     """The noise rate the label-issue flags count (:func:`memjax.label_issues.scaled_rates`), from τ's
     ``info`` (:func:`memjax.stages.forget_rate.resolve`): a declared (``--noise-rate``) or out-of-sample
@@ -133,17 +128,26 @@ def flag_rate(info: dict) -> float | None:
     return info["value"] if info.get("source") in ("noise_rate", "auto") else None
 
 
-def default_population(config, data, stats: dict | None = None) -> int:
+def default_population(config, data, stats: dict | None = None, per_candidate: int | None = None) -> int:
     """The population when ``--population`` is not given: from the free memory of the first local device
-    (``stats``, default its ``memory_stats()``, read once the data is on it) and :func:`candidate_bytes`,
-    by :func:`memjax.sharding.population_for_memory` over every device; ``config.population`` (the
-    preset's) when the device reports no memory, as CPUs do."""
+    (``stats``, default its ``memory_stats()``, read once the data is on it) and :func:`memjax.memory.footprint`
+    (or ``per_candidate``), by :func:`memjax.sharding.population_for_memory` over every device;
+    ``config.population`` (the preset's) when the device reports no memory, as CPUs do."""
     stats = jax.local_devices()[0].memory_stats() if stats is None else stats
     if not stats or "bytes_limit" not in stats:
         return config.population
-    train = make_train(config, data, test_acc=config.search_test_acc, issues_at="last")  # as the search's
     free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-    return sharding.population_for_memory(free, candidate_bytes(train), jax.device_count())
+    per_candidate = per_candidate or memory.footprint(config, data)
+    return sharding.population_for_memory(free, per_candidate, jax.device_count())
+
+
+def fitting_population(config, data, mode: str, auto: bool) -> int:
+    """The population (the automatic one when ``auto``, else the config's), checked to fit with the retraining
+    (:func:`memjax.memory.check_memory`: one-line ``DoesNotFit`` naming what fits) from one compile."""
+    per_candidate = memory.footprint(config, data)
+    population = default_population(config, data, per_candidate=per_candidate) if auto else config.population
+    memory.check_memory(config.replace(population=population), data, mode, per_candidate)
+    return population
 
 
 def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) -> tuple[dict, dict]:
@@ -153,7 +157,8 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
     def generation_done(info):
         jax.effects_barrier()  # let the generation's epoch callbacks land, then resync the bar
         bar.update(info["epochs_used"] - bar.n)
-        bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}")
+        diverged = {"diverged": info["diverged"]} if info["diverged"] else {}
+        bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}", **diverged)
 
     def resumed(info):  # the bar starts where the checkpoint is; its rate counts only this session's epochs
         bar.write(f"resuming the search after generation {info['generation']} ({info['epochs_used']} of {budget} "
@@ -182,6 +187,7 @@ def search_summary(result) -> dict:
     return {
         "generations": result.generations,
         "epochs_used": result.epochs_used,
+        "diverged": result.diverged,  # candidates whose training diverged (NaN), scored worst
         "best_fitness": result.best_fitness,
         "best_alpha": dict(zip(S2E_SPACE.names, result.best_alpha.tolist(), strict=True)),
         "best_schedule": result.best_schedule.tolist(),

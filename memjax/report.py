@@ -165,7 +165,8 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
         s = extra["search"]
         lines += [
             f"- search: {config.search}, {s['generations']} generations, {s['epochs_used']} trained epochs, "
-            f"best validation reward {s['best_fitness']:.4f}",
+            f"best validation reward {s['best_fitness']:.4f}, {s.get('diverged', 0)} candidates diverged (NaN: "
+            "scored worst)",
             f"- best α: {', '.join(f'{k}={v:.3g}' for k, v in s['best_alpha'].items())}",
         ]
     lines += ["", "| schedule | final test accuracy (%, mean ± std) | per seed (%) |", "|---|---|---|"]
