@@ -249,7 +249,7 @@ def _main(args: argparse.Namespace, prog: str, claims: list) -> int:
         return 130
     except (io.DamagedFile, io.WriteError) as error:  # the run folder's files: one line, the last good state stays
         resume = f"; then continue with: {prog} --resume {run_dir}" if isinstance(error, io.WriteError) else ""
-        print(f"memjax: error: {error}{resume}", file=sys.stderr)
+        print(f"\nmemjax: error: {error}{resume}", file=sys.stderr)  # on a line of its own, after any progress bar
         return 2 if isinstance(error, io.DamagedFile) else 1
     except Exception as error:
         if jax.process_count() == 1:

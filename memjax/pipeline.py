@@ -168,8 +168,10 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
     evaluate = make_evaluate(config, data, epoch_callback=lambda epoch, metrics: bar.update(1))
     workdir = run_dir if distributed.is_main() else None  # only process 0 writes
     baseline = np.asarray(default_schedule(config, tau))  # Co-teaching's R(t): reported, and where NG starts
-    result = driver.run_search(config, evaluate, workdir, callback=generation_done, resumed=resumed, start=baseline)
-    bar.close()
+    try:  # a run that stops here (a damaged run folder, a failed write) leaves the bar closed before its error
+        result = driver.run_search(config, evaluate, workdir, callback=generation_done, resumed=resumed, start=baseline)
+    finally:
+        bar.close()
     return {SEARCH_LABEL: result.best_schedule, BASELINE_LABEL: baseline}, search_summary(result)
 
 
