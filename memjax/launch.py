@@ -15,8 +15,9 @@ wrong labels (label_issues.csv; ``--export-clean PATH`` writes the cleaned train
 Every config field is a flag (``--epochs 50``, ``--noise-rate 0.2``, ``--compute-dtype bfloat16``, ...).
 tfds data sets are prepared on first use when tfds is installed and the machine is online; offline a missing
 one fails at once with one line saying how to prepare it elsewhere. User errors print one line and exit
-with status 2; nothing is written before the inputs are checked. The paper's whole comparison (every
-method, three noise settings, Figs. 4-6) is ``python -m memjax.reproduce``.
+with status 2; nothing is written before the inputs are checked. One process writes a run folder at a time
+(:mod:`memjax.claim`); damaged files, full disks, runs too large for memory: docs/faults.md. The paper's whole
+comparison (every method, three noise settings, Figs. 4-6) is ``python -m memjax.reproduce``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 import jax
 from tqdm.auto import tqdm
 
-from memjax import claim, distributed, io, options, pipeline, report
+from memjax import claim, distributed, io, options, pipeline, report, run_folder
 from memjax import data as data_lib
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
@@ -72,7 +73,7 @@ def build_parser(prog: str = "python -m memjax.launch") -> argparse.ArgumentPars
     hosts.add_argument("--num-processes", type=int, metavar="N", help="processes in the run (one per host)")
     hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 .. N-1")
     hosts.add_argument(
-        "--heartbeat-timeout", type=int, default=100, metavar="S", help="S s without news: a process is dead"
+        "--heartbeat-timeout", type=int, default=100, metavar="S", help="S s without news: a process (a claim) is dead"
     )
     add_config_fields(parser.add_argument_group("config fields (memjax.config.Config; the preset sets the defaults)"))
     return parser
@@ -99,25 +100,7 @@ def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
     slug = config.dataset.replace(":", "_").replace("/", "_").replace(".", "_")
     what = config.method if mode == "method" else config.search
     name = args.name or f"{slug}_{data_lib.labels_tag(config)}_{what}_{time.strftime('%Y%m%d-%H%M%S')}"
-    return _new(Path(args.runs_dir) / name)
-
-
-def _new(run_dir: Path) -> Path:
-    """``run_dir``, if no run has been written there (else a one-line refusal)."""
-    if (run_dir / "config.json").exists():
-        raise UsageError(f"run folder {run_dir} already exists: pass --resume {run_dir} or another --name")
-    return run_dir
-
-
-def _resume_config(args: argparse.Namespace) -> tuple[Config, str]:
-    path = Path(args.resume) / "config.json"
-    if not path.is_file():
-        raise UsageError(f"--resume {args.resume}: no config.json there (not a memjax run folder)")
-    fix = "restore it, or start a new run (another --name)"
-    saved = io.read_json(path, fix)
-    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict) or "mode" not in saved:
-        raise io.DamagedFile(f"{path} is damaged (no mode and config in it): {fix}")
-    return pipeline.check(Config.from_dict(saved["config"]), saved["mode"]), saved["mode"]
+    return run_folder.refuse_existing(Path(args.runs_dir) / name)
 
 
 def _check_export(args: argparse.Namespace, config: Config) -> Path | None:
@@ -179,12 +162,12 @@ def print_summary(result: dict, run_dir: Path) -> None:
 def _plan(args: argparse.Namespace, claims: list) -> dict:
     """The config, mode and run folder (process 0 decides them in a multi-process run), the folder claimed for
     this process (:mod:`memjax.claim`; the claim is appended to ``claims``)."""
-    config, mode, note = (*_resume_config(args), "") if args.resume else resolve_config(args)
+    config, mode, note = (*run_folder.saved_config(args.resume), "") if args.resume else resolve_config(args)
     run_dir = _run_dir(args, config, mode)
     check_writable(run_dir)
     claims.append(claim.take(run_dir, args.heartbeat_timeout))
     if not args.resume:
-        _new(run_dir)  # again, now that the folder is ours: another run may have just finished it
+        run_folder.refuse_existing(run_dir)  # again, now that the folder is ours: another may have just finished it
     auto = mode == "search" and not args.resume and not hasattr(args, "population")  # README "Many hosts"
     plan = {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir), "auto_population": auto}
     return plan | {"note": note}
@@ -194,7 +177,7 @@ def _stop(error: Exception, run_dir: Path) -> None:
     """One process of a multi-process run failed: report and exit at once (JAX's orderly shutdown would wait
     for the others). A lost process shows as a failed exchange (``JaxRuntimeError``): one line; anything
     else also gets its traceback. Process 0's files are complete up to the last generation."""
-    if not isinstance(error, jax.errors.JaxRuntimeError):
+    if not isinstance(error, (jax.errors.JaxRuntimeError, io.DamagedFile, io.WriteError)):
         traceback.print_exc()
     reason = (str(error).strip() or type(error).__name__).splitlines()[0]
     where = f"process {jax.process_index()} of {jax.process_count()}"
@@ -248,6 +231,8 @@ def _main(args: argparse.Namespace, prog: str, claims: list) -> int:
         print(f"\nmemjax: interrupted; continue with: {prog} --resume {run_dir}", file=sys.stderr)
         return 130
     except (io.DamagedFile, io.WriteError) as error:  # the run folder's files: one line, the last good state stays
+        if jax.process_count() > 1:
+            _stop(error, run_dir)
         resume = f"; then continue with: {prog} --resume {run_dir}" if isinstance(error, io.WriteError) else ""
         print(f"\nmemjax: error: {error}{resume}", file=sys.stderr)  # on a line of its own, after any progress bar
         return 2 if isinstance(error, io.DamagedFile) else 1
