@@ -22,6 +22,9 @@ CHOICES = {  # --help lists each name field's choices from the registry that own
 }
 
 
+_PACKAGE = Path(__file__).resolve().parent  # memjax/: where its own checks raise
+
+
 class UsageError(ValueError):
     """A bad command line: reported as one line, exit status 2."""
 
@@ -124,3 +127,15 @@ def check_writable(run_dir: Path) -> None:
         tempfile.TemporaryFile(dir=parent).close()
     except OSError as err:
         raise UsageError(f"run folder {run_dir} is not writable ({parent}: {err.strerror}): pass --runs-dir") from None
+
+
+def user_error(error: Exception) -> bool:
+    """Whether ``error`` is the user's to fix (one line, exit 2): an ``OSError`` (a missing or unreadable
+    file), or a ``ValueError`` that memjax raised itself (its checks: bad flags, values, data, run folders).
+    A ``ValueError`` raised inside a library (numpy, jax) is a bug of memjax: it keeps its traceback."""
+    if isinstance(error, OSError):
+        return True
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE)

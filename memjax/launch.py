@@ -15,15 +15,15 @@ wrong labels (label_issues.csv; ``--export-clean PATH`` writes the cleaned train
 Every config field is a flag (``--epochs 50``, ``--noise-rate 0.2``, ``--compute-dtype bfloat16``, ...).
 tfds data sets are prepared on first use when tfds is installed and the machine is online; offline a missing
 one fails at once with one line saying how to prepare it elsewhere. User errors print one line and exit
-with status 2; nothing is written before the inputs are checked. The paper's whole comparison (every
-method, three noise settings, Figs. 4-6) is ``python -m memjax.reproduce``.
+with status 2; nothing is written before the inputs are checked. One process writes a run folder at a time
+(:mod:`memjax.claim`); damaged files, full disks, runs too large for memory: docs/faults.md. The paper's whole
+comparison (every method, three noise settings, Figs. 4-6) is ``python -m memjax.reproduce``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -33,8 +33,8 @@ from pathlib import Path
 import jax
 from tqdm.auto import tqdm
 
+from memjax import claim, distributed, io, options, pipeline, report, run_folder
 from memjax import data as data_lib
-from memjax import distributed, io, options, pipeline, report
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
 from memjax.flags import (
@@ -45,6 +45,7 @@ from memjax.flags import (
     follow_epochs,
     preset_for,
     quiet_libraries,
+    user_error,
 )
 
 
@@ -72,7 +73,7 @@ def build_parser(prog: str = "python -m memjax.launch") -> argparse.ArgumentPars
     hosts.add_argument("--num-processes", type=int, metavar="N", help="processes in the run (one per host)")
     hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 .. N-1")
     hosts.add_argument(
-        "--heartbeat-timeout", type=int, default=100, metavar="S", help="S s without news: a process is dead"
+        "--heartbeat-timeout", type=int, default=100, metavar="S", help="S s without news: a process (a claim) is dead"
     )
     add_config_fields(parser.add_argument_group("config fields (memjax.config.Config; the preset sets the defaults)"))
     return parser
@@ -99,18 +100,7 @@ def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:
     slug = config.dataset.replace(":", "_").replace("/", "_").replace(".", "_")
     what = config.method if mode == "method" else config.search
     name = args.name or f"{slug}_{data_lib.labels_tag(config)}_{what}_{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(args.runs_dir) / name
-    if (run_dir / "config.json").exists():
-        raise UsageError(f"run folder {run_dir} already exists: pass --resume {run_dir} or another --name")
-    return run_dir
-
-
-def _resume_config(args: argparse.Namespace) -> tuple[Config, str]:
-    path = Path(args.resume) / "config.json"
-    if not path.is_file():
-        raise UsageError(f"--resume {args.resume}: no config.json there (not a memjax run folder)")
-    saved = json.loads(path.read_text())
-    return pipeline.check(Config.from_dict(saved["config"]), saved["mode"]), saved["mode"]
+    return run_folder.refuse_existing(Path(args.runs_dir) / name)
 
 
 def _check_export(args: argparse.Namespace, config: Config) -> Path | None:
@@ -157,6 +147,9 @@ def print_summary(result: dict, run_dir: Path) -> None:
     print(f"\n{'schedule'.ljust(width)}  final test accuracy (%, mean ± std over seeds)")
     for label, row in result["table"].items():
         print(f"{label.ljust(width)}  {100 * row['mean']:.2f} ± {100 * row['std']:.2f}")
+    diverged = result.get("search", {}).get("diverged", 0)
+    if diverged:
+        print(f"search: {diverged} candidates diverged (NaN) and were scored worst; the search went on")
     issues = result["label_issues"]
     print(f"\nlabel issues: {issues['flagged']} of {issues['samples']} samples flagged", end="")
     quality = issues["detection"]
@@ -166,11 +159,15 @@ def print_summary(result: dict, run_dir: Path) -> None:
     print(f"\nrun folder: {run_dir}  (summary.md, metrics.json, label_issues.csv, epochs.csv, *.png)")
 
 
-def _plan(args: argparse.Namespace) -> dict:
-    """The config, mode and run folder (process 0 decides them in a multi-process run)."""
-    config, mode, note = (*_resume_config(args), "") if args.resume else resolve_config(args)
+def _plan(args: argparse.Namespace, claims: list) -> dict:
+    """The config, mode and run folder (process 0 decides them in a multi-process run), the folder claimed for
+    this process (:mod:`memjax.claim`; the claim is appended to ``claims``)."""
+    config, mode, note = (*run_folder.saved_config(args.resume), "") if args.resume else resolve_config(args)
     run_dir = _run_dir(args, config, mode)
     check_writable(run_dir)
+    claims.append(claim.take(run_dir, args.heartbeat_timeout))
+    if not args.resume:
+        run_folder.refuse_existing(run_dir)  # again, now that the folder is ours: another may have just finished it
     auto = mode == "search" and not args.resume and not hasattr(args, "population")  # README "Many hosts"
     plan = {"config": dataclasses.asdict(config), "mode": mode, "run_dir": str(run_dir), "auto_population": auto}
     return plan | {"note": note}
@@ -180,7 +177,7 @@ def _stop(error: Exception, run_dir: Path) -> None:
     """One process of a multi-process run failed: report and exit at once (JAX's orderly shutdown would wait
     for the others). A lost process shows as a failed exchange (``JaxRuntimeError``): one line; anything
     else also gets its traceback. Process 0's files are complete up to the last generation."""
-    if not isinstance(error, jax.errors.JaxRuntimeError):
+    if not isinstance(error, (jax.errors.JaxRuntimeError, io.DamagedFile, io.WriteError)):
         traceback.print_exc()
     reason = (str(error).strip() or type(error).__name__).splitlines()[0]
     where = f"process {jax.process_index()} of {jax.process_count()}"
@@ -192,20 +189,30 @@ def main(argv=None, prog: str = "python -m memjax.launch") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     quiet_libraries()
+    claims = []  # this process's claim on the run folder, released however the run ends
+    try:
+        return _main(args, prog, claims)
+    finally:
+        for held in claims:
+            held.release()
+
+
+def _main(args: argparse.Namespace, prog: str, claims: list) -> int:
     try:
         distributed.initialize(args.coordinator, args.num_processes, args.process_id, args.heartbeat_timeout)
-        plan = distributed.decided_by_main(lambda: _plan(args))
+        plan = distributed.decided_by_main(lambda: _plan(args, claims))
         config, mode, run_dir = Config.from_dict(plan["config"]), plan["mode"], Path(plan["run_dir"])
         export = _check_export(args, config)
         data = data_lib.load(config)
         pipeline.check_data(config, data)
-        if plan["auto_population"]:
-            population = distributed.decided_by_main(lambda: pipeline.default_population(config, data))
-            config = config.replace(population=population)
+        auto = plan["auto_population"]
+        population = distributed.decided_by_main(lambda: pipeline.fitting_population(config, data, mode, auto))
+        config = config.replace(population=population)
         if distributed.is_main():
-            run_dir.mkdir(parents=True, exist_ok=True)
             io.write_json(run_dir / "config.json", {"mode": mode, "config": dataclasses.asdict(config)})
     except (ValueError, OSError) as error:
+        if not user_error(error):
+            raise
         print(f"memjax: error: {error}", file=sys.stderr)
         return 2
     main_process = distributed.is_main()  # the one that prints and writes
@@ -215,18 +222,24 @@ def main(argv=None, prog: str = "python -m memjax.launch") -> int:
             print(f"memjax: {plan['note']}")
     try:
         result = pipeline.run(config, mode, data, run_dir, progress=_bar if main_process else None)
+        if main_process:
+            print_summary(result, run_dir)
+        if export is not None and main_process:
+            kept = pipeline.export_clean(config, data, result["issues"], export, args.relabel)
+            print(f"cleaned training set ({kept} samples): {export}")
     except KeyboardInterrupt:
         print(f"\nmemjax: interrupted; continue with: {prog} --resume {run_dir}", file=sys.stderr)
         return 130
+    except (io.DamagedFile, io.WriteError) as error:  # the run folder's files: one line, the last good state stays
+        if jax.process_count() > 1:
+            _stop(error, run_dir)
+        resume = f"; then continue with: {prog} --resume {run_dir}" if isinstance(error, io.WriteError) else ""
+        print(f"\nmemjax: error: {error}{resume}", file=sys.stderr)  # on a line of its own, after any progress bar
+        return 2 if isinstance(error, io.DamagedFile) else 1
     except Exception as error:
         if jax.process_count() == 1:
             raise
         _stop(error, run_dir)
-    if main_process:
-        print_summary(result, run_dir)
-    if export is not None and main_process:
-        kept = pipeline.export_clean(config, data, result["issues"], export, args.relabel)
-        print(f"cleaned training set ({kept} samples): {export}")
     return 0
 
 

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from memjax import (
@@ -27,6 +26,7 @@ from memjax import (
     distributed,
     io,
     label_issues,
+    memory,
     methods,
     models,
     noise,
@@ -39,11 +39,11 @@ from memjax import (
 )
 from memjax import data as data_lib
 from memjax.engine.state import ISSUES_AT
+from memjax.memory import candidate_bytes, check_memory  # noqa: F401  (pipeline.candidate_bytes, ...)
 from memjax.retraining import default_schedule, issues, retrain  # noqa: F401  (pipeline.retrain, ...)
 from memjax.search import driver
 from memjax.search_stage import make_evaluate  # noqa: F401  (pipeline.make_evaluate)
 from memjax.stages import forget_rate
-from memjax.train import make_train
 
 SEARCH_LABEL, BASELINE_LABEL = search_stage.labels("coteaching")  # the paper's rows (other methods: their names)
 
@@ -97,9 +97,11 @@ def check(config, mode: str = "method"):
     if config.flag_rule not in label_issues.FLAG_RULES:
         rules = " or ".join(label_issues.FLAG_RULES)
         raise ValueError(f"unknown flag_rule {config.flag_rule!r}: pass --flag-rule {rules}")
-    kind = data_lib.resolve(config.dataset, config.data_dir).kind
-    if kind in data_lib.OWN_KINDS:
-        data_lib.check_own(config, kind)
+    source = data_lib.resolve(config.dataset, config.data_dir)
+    if source.kind in data_lib.OWN_KINDS:
+        data_lib.check_own(config, source.kind)
+    if source.kind == "npz":  # its arrays fit in host memory (read off the zip's directory)
+        memory.check_source(source.name)
     return config
 
 
@@ -110,14 +112,6 @@ def check_data(config, data):
     return config
 
 
-def candidate_bytes(train) -> int:
-    """Device memory of one candidate run: XLA's memory analysis of the compiled single run, temporaries plus
-    outputs (final networks, Adam state, metrics); the data, shared by all candidates, is not counted."""
-    args = (train.data, jnp.ones(train.engine.num_epochs), jax.random.key(0))
-    analysis = train.compiled_run.lower(*args).compile().memory_analysis()
-    return int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
-
-
 def flag_rate(info: dict) -> float | None:
     """The noise rate the label-issue flags count (:func:`memjax.label_issues.scaled_rates`), from τ's
     ``info`` (:func:`memjax.stages.forget_rate.resolve`): a declared (``--noise-rate``) or out-of-sample
@@ -126,17 +120,26 @@ def flag_rate(info: dict) -> float | None:
     return info["value"] if info.get("source") in ("noise_rate", "auto") else None
 
 
-def default_population(config, data, stats: dict | None = None) -> int:
+def default_population(config, data, stats: dict | None = None, per_candidate: int | None = None) -> int:
     """The population when ``--population`` is not given: from the free memory of the first local device
-    (``stats``, default its ``memory_stats()``, read once the data is on it) and :func:`candidate_bytes`,
-    by :func:`memjax.sharding.population_for_memory` over every device; ``config.population`` (the
-    preset's) when the device reports no memory, as CPUs do."""
+    (``stats``, default its ``memory_stats()``, read once the data is on it) and :func:`memjax.memory.footprint`
+    (or ``per_candidate``), by :func:`memjax.sharding.population_for_memory` over every device;
+    ``config.population`` (the preset's) when the device reports no memory, as CPUs do."""
     stats = jax.local_devices()[0].memory_stats() if stats is None else stats
     if not stats or "bytes_limit" not in stats:
         return config.population
-    train = make_train(config, data, test_acc=config.search_test_acc, issues_at="last")  # as the search's
     free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-    return sharding.population_for_memory(free, candidate_bytes(train), jax.device_count())
+    per_candidate = per_candidate or memory.footprint(config, data)
+    return sharding.population_for_memory(free, per_candidate, jax.device_count())
+
+
+def fitting_population(config, data, mode: str, auto: bool) -> int:
+    """The population (the automatic one when ``auto``, else the config's), checked to fit with the retraining
+    (:func:`memjax.memory.check_memory`: one-line ``DoesNotFit`` naming what fits) from one compile."""
+    per_candidate = memory.footprint(config, data)
+    population = default_population(config, data, per_candidate=per_candidate) if auto else config.population
+    memory.check_memory(config.replace(population=population), data, mode, per_candidate)
+    return population
 
 
 def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) -> tuple[dict, dict]:
@@ -146,7 +149,8 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
     def generation_done(info):
         jax.effects_barrier()  # let the generation's epoch callbacks land, then resync the bar
         bar.update(info["epochs_used"] - bar.n)
-        bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}")
+        diverged = {"diverged": info["diverged"]} if info["diverged"] else {}
+        bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}", **diverged)
 
     def resumed(info):  # the bar starts where the checkpoint is; its rate counts only this session's epochs
         bar.write(f"resuming the search after generation {info['generation']} ({info['epochs_used']} of {budget} "
@@ -155,9 +159,11 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
 
     workdir = run_dir if distributed.is_main() else None  # only process 0 writes
     tick = lambda epoch, metrics: bar.update(1)  # noqa: E731
-    searched = search_stage.search(config, data, tau, workdir, epoch_callback=tick, callback=generation_done,
-                                   resumed=resumed)  # fmt: skip
-    bar.close()
+    try:  # a run that stops here (a damaged run folder, a failed write) leaves the bar closed before its error
+        searched = search_stage.search(config, data, tau, workdir, epoch_callback=tick, callback=generation_done,
+                                       resumed=resumed)  # fmt: skip
+    finally:
+        bar.close()
     return searched.schedules(), searched.summary()
 
 

@@ -165,7 +165,8 @@ def summary_markdown(config, table: dict[str, dict], extra: dict) -> str:
         s = extra["search"]
         lines += [
             f"- search: {config.search} over the R(t) of {config.method}, {s['generations']} generations, "
-            f"{s['epochs_used']} trained epochs, best validation reward {s['best_fitness']:.4f}",
+            f"{s['epochs_used']} trained epochs, best validation reward {s['best_fitness']:.4f}, "
+            f"{s.get('diverged', 0)} candidates diverged (NaN: scored worst)",
             *(
                 [f"- started from {s['start']['label']} (fit in S2E's space, RMSE {s['start']['fit_rmse']:.4f})"]
                 if s.get("start", {}).get("fit_rmse") is not None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
 
 import flax.serialization
@@ -207,18 +206,29 @@ def load_run(path) -> SavedRun:
         A :class:`SavedRun`.
 
     Raises:
-        SavedRunError: the folder has no networks (a run of memjax 0.1.0 or older: ``--resume`` it to retrain
-            and save them) or they do not load.
+        SavedRunError: there is no such run folder, it has no networks (an unfinished run, or one of memjax
+            0.1.0 or older: ``--resume`` it to retrain and save them), or they do not load (each damaged
+            file named).
     """
     path = Path(path)
+    if not path.is_dir():
+        raise SavedRunError(f"no run folder {path}: pass the folder of a memjax run (runs/NAME)")
+    if not ((path / SPEC).is_file() and (path / WEIGHTS).is_file()) and not (path / "config.json").is_file():
+        raise SavedRunError(f"{path} is not a memjax run folder (no config.json, no {SPEC}): pass a run's folder")
     if not (path / SPEC).is_file() or not (path / WEIGHTS).is_file():
-        raise SavedRunError(f"{path} holds no saved networks ({SPEC}, {WEIGHTS}): a run of memjax 0.1.0 or "
-                            f"older; rerun it with python -m memjax.launch --resume {path} to save them")  # fmt: skip
-    spec = json.loads((path / SPEC).read_text())
+        raise SavedRunError(
+            f"{path} holds no saved networks ({SPEC}, {WEIGHTS}): the run did not finish, or "
+            f"is of memjax 0.1.0 or older; finish it: python -m memjax.launch --resume {path}"
+        )
+    fix = f"retrain with python -m memjax.launch --resume {path}"
+    try:
+        spec = io.read_json(path / SPEC, fix)
+    except io.DamagedFile as err:
+        raise SavedRunError(str(err)) from err
     try:
         variables = flax.serialization.msgpack_restore((path / WEIGHTS).read_bytes())
     except Exception as err:  # msgpack raises several types for a damaged file
-        raise SavedRunError(f"{path / WEIGHTS} does not load ({type(err).__name__}): retrain with --resume") from None
+        raise SavedRunError(f"{path / WEIGHTS} is damaged ({type(err).__name__}): {fix}") from err
     model = get_model(
         spec["model"],
         spec["num_classes"],

@@ -78,6 +78,7 @@ class Searched:
         return {
             "generations": result.generations,
             "epochs_used": result.epochs_used,
+            "diverged": result.diverged,  # candidates whose training diverged (NaN), scored worst
             "best_fitness": result.best_fitness,
             "best_alpha": dict(zip(S2E_SPACE.names, result.best_alpha.tolist(), strict=True)),
             "best_schedule": result.best_schedule.tolist(),

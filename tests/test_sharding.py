@@ -72,7 +72,7 @@ def test_default_population_from_device_memory():
 
 
 def test_cli_uses_the_automatic_population_only_when_none_is_given(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "default_population", lambda config, data: 3)
+    monkeypatch.setattr(pipeline, "default_population", lambda config, data, **_: 3)
     issues = {"flagged": 0, "samples": 9, "detection": None}
     result = {"table": {"R": {"mean": 0.5, "std": 0.0}}, "label_issues": issues}
     monkeypatch.setattr(pipeline, "run", lambda *args, **kwargs: result)

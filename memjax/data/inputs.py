@@ -115,7 +115,7 @@ def _open(f: Path, spec: dict, decode: bool = True) -> np.ndarray | None:
     except DataError:
         raise
     except Exception as err:  # Pillow raises several types for unreadable files
-        raise DataError(f"cannot read image {f} ({type(err).__name__}): replace or remove the file") from None
+        raise DataError(f"cannot read image {f} ({type(err).__name__}): replace or remove the file") from err
 
 
 def _table(path: Path, spec: dict) -> Inputs:

@@ -16,12 +16,15 @@ generation that would exceed it. A generation is one ask/tell (for Hyperband: on
   compares paired runs rather than the luck of each generation's key.
 * Reward (:func:`reward`): validation accuracy averaged over the last ``config.reward_epochs`` epochs and
   over the networks (``reward_networks="mean"``) or the best one (``"max"``); never test accuracy. A
-  diverged (NaN) run gets ``WORST_FITNESS``.
+  diverged (NaN) run gets ``WORST_FITNESS`` and the search goes on; :func:`count_diverged` counts them
+  (``SearchResult.diverged``, the callback's ``diverged``, kept in the checkpoint).
 * Files in ``workdir`` (optional, through :mod:`memjax.io`): ``history.jsonl`` gets one line per candidate;
-  after every generation ``search_checkpoint.npz`` is replaced atomically. A run that finds a checkpoint
-  resumes from it and ends exactly as an uninterrupted one. In a multi-process run only process 0 passes
-  ``workdir``; the others take its checkpointed state (:func:`memjax.distributed.broadcast`) and, from
-  the same gathered metrics, update the search state exactly as it does.
+  after every generation ``search_checkpoint.npz`` is replaced atomically, the one it replaces kept as
+  ``search_checkpoint.prev.npz``. A run that finds a checkpoint resumes from it and ends exactly as an
+  uninterrupted one; a damaged latest checkpoint falls back to the previous one (:func:`memjax.io.load_latest`).
+  In a multi-process run only process 0 passes ``workdir``; the others take its checkpointed state
+  (:func:`memjax.distributed.broadcast`) and, from the same gathered metrics, update the search state exactly
+  as it does.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class SearchResult:
     generations: int
     epochs_used: int
     start_rmse: float | None = None  # how far the start's fit in S2E's space is from the given start schedule
+    diverged: int = 0  # candidates whose reward epochs were not finite (a diverged run), scored WORST_FITNESS
 
 
 def algorithm_config(config):
@@ -73,6 +77,13 @@ def reward(metrics: dict[str, Any], last: int, networks: str = "mean") -> np.nda
     per_net = np.asarray(metrics["val_acc"], np.float64)[:, -last:, :].mean(axis=1)
     fitness = per_net.mean(axis=-1) if networks == "mean" else per_net.max(axis=-1)
     return np.where(np.isfinite(fitness), fitness, WORST_FITNESS)
+
+
+def count_diverged(metrics: dict[str, Any], last: int) -> int:
+    """How many of the K candidates diverged: a non-finite validation accuracy in the reward's epochs (the
+    ones :func:`reward` scores ``WORST_FITNESS``)."""
+    window = np.asarray(metrics["val_acc"], np.float64)[:, -last:, :]
+    return int(np.sum(~np.all(np.isfinite(window), axis=(1, 2))))
 
 
 def evaluate_generation(
@@ -118,10 +129,11 @@ def run_search(
     """Search R(t; α) with ``config.search`` (module docstring). ``callback``, if given, gets after every
     generation a dict: generation (0-based, as in the history), epochs_used, epochs_budget (a progress bar
     should count epochs: Hyperband's number of generations is not fixed), candidates, epochs (per
-    candidate), mean_fitness (of this generation), best_fitness (so far). ``resumed``, if given, is called
-    once before the first new generation when ``workdir`` held a checkpoint: generation (the next one,
-    0-based), epochs_used, epochs_budget. ``start``, if given, is a (T,) keep schedule the search may start
-    from (:mod:`memjax.search.start`; the run's Co-teaching R(t)): algorithms that take one begin there."""
+    candidate), mean_fitness (of this generation), best_fitness (so far), diverged (candidates so far).
+    ``resumed``, if given, is called once before the first new generation when ``workdir`` held a
+    checkpoint: generation (the next one, 0-based), epochs_used, epochs_budget. ``start``, if given, is a
+    (T,) keep schedule the search may start from (:mod:`memjax.search.start`; the run's Co-teaching R(t)):
+    algorithms that take one begin there."""
     algo = search.get(config.search)
     ask, tell = algo.compiled
     total = config.generations * config.population * config.epochs
@@ -130,19 +142,18 @@ def run_search(
     starts = {"start": fitted[0]} if fitted is not None else {}
     algo_config = algorithm_config(config)
     space = algo_config.space  # the configured space (the algorithms read it; S2E's by default)
-    state, generations, used = algo.init(init_key, algo_config, **starts), 0, 0
+    state, generations, used, diverged = algo.init(init_key, algo_config, **starts), 0, 0, 0
     workdir = Path(workdir) if workdir is not None else None
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-        if (workdir / io.CHECKPOINT).exists():
-            state, key, counters = io.load_checkpoint(
-                workdir / io.CHECKPOINT, state, config.to_json(), ("generations",), _upgrade
-            )
-            generations, used = counters["generations"], counters["epochs_used"]
+        loaded = io.load_latest(workdir / io.CHECKPOINT, state, config.to_json(), ("generations",), _upgrade)
+        if loaded is not None:  # the latest usable checkpoint (a damaged latest one falls back to the one before)
+            state, key, counters = loaded
+            generations, used, diverged = counters["generations"], counters["epochs_used"], counters.get("diverged", 0)
         io.trim_lines(workdir / io.HISTORY, lambda record: record["generation"] < generations)
-    counts = np.array([generations, used], np.int32)
+    counts = np.array([generations, used, diverged], np.int32)
     state, key, counts = distributed.broadcast((state, key, counts))  # process 0's checkpoint, if any
-    generations, used = int(counts[0]), int(counts[1])
+    generations, used, diverged = (int(c) for c in counts)
     if resumed is not None and generations:
         resumed({"generation": generations, "epochs_used": used, "epochs_budget": total})
     shared_key = jax.random.fold_in(init_key, 1)  # search_keys="search": every candidate's training key
@@ -156,15 +167,16 @@ def run_search(
             break
         schedules, metrics = evaluate_generation(evaluate, schedule_fn, alpha, epochs, train_key, config.population)
         fitness = reward(metrics, config.reward_epochs, config.reward_networks)
+        diverged += count_diverged(metrics, config.reward_epochs)
         state, key, generations, used = tell(state, z, fitness), next_key, generations + 1, used + len(z) * epochs
         if workdir is not None:
             records = history_records(generations - 1, z, alpha, schedules, metrics, fitness, epochs, space.names)
             io.append_lines(workdir / io.HISTORY, records)
-            counters = {"generations": generations, "epochs_used": used}
+            counters = {"generations": generations, "epochs_used": used, "diverged": diverged}
             io.save_checkpoint(workdir / io.CHECKPOINT, state, key, counters, config.to_json())
         if callback is not None:
             progress = {"generation": generations - 1, "epochs_used": used, "epochs_budget": total}
-            progress.update(candidates=len(z), epochs=epochs, mean_fitness=float(np.mean(fitness)))
+            progress.update(candidates=len(z), epochs=epochs, mean_fitness=float(np.mean(fitness)), diverged=diverged)
             callback({**progress, "best_fitness": float(state.best.fitness)})
     best_alpha = np.asarray(space.to_alpha(state.best.z))
     return SearchResult(
@@ -176,6 +188,7 @@ def run_search(
         generations=generations,
         epochs_used=used,
         start_rmse=None if fitted is None else fitted[1],
+        diverged=diverged,
     )
 
 

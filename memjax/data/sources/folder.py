@@ -54,7 +54,7 @@ def _decode(files: list[Path], root: Path, image_size: int) -> np.ndarray:
                 img.load()
                 images.append(img.copy())
         except Exception as err:  # Pillow raises several types for unreadable files
-            raise DataError(f"cannot read image {f} ({type(err).__name__}): replace or remove the file") from None
+            raise DataError(f"cannot read image {f} ({type(err).__name__}): replace or remove the file") from err
     mode = "L" if all(img.mode in ("1", "L", "LA") for img in images) else "RGB"
     if image_size:
         images = [img.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR) for img in images]

@@ -121,7 +121,7 @@ def _download(name: str, target: Path) -> None:
         raise DataError(
             f"downloading tfds data set {name!r} into {target} failed ({type(err).__name__}: {first[:300]}): check "
             f"the network, or prepare it elsewhere with `tfds build {name} --data_dir DIR --file_format array_record`"
-        ) from None
+        ) from err
 
 
 def _read_split(builder, split: str, features: list[str], where: str) -> dict[str, np.ndarray]:
@@ -196,7 +196,7 @@ def load(
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DataError(
             f"reading tfds data at {where} failed ({type(err).__name__}: {first[:300]}): prepare it again"
-        ) from None
+        ) from err
     arrays = {
         "train_images": train["image"],
         "train_labels": train["label"],
