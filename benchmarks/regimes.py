@@ -48,6 +48,9 @@ REGIMES = {  # regime → (row label, source, method, the CSV's label)
          "F-correction (T counted on clean validation)"),
         ("S2E over Co-teaching (clean reward)", "clean", "s2e", "S2E"),
         ("S2E over JoCoR (clean reward)", "clean", "s2e_jocor", "S2E (JoCoR's R(t) searched)"),
+        ("S2E over Co-teaching (clean reward, the search before #45: no start)", "mnist200", "s2e", "S2E"),
+        ("S2E over JoCoR (clean reward, the search before #45: no start)", "faithful", "s2e",
+         "S2E (JoCoR's R(t) searched)"),
     ],
 }  # fmt: skip
 TITLES = {"noisy": "No clean label (noisy validation)", "clean": "Clean validation split"}
