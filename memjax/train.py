@@ -53,8 +53,21 @@ def make_engine(config, data, test_acc: bool = True, method: RuleSpec | None = N
 def make_train(
     config, data, callback: Callable | None = None, test_acc: bool = True, method: RuleSpec | None = None, **kwargs
 ) -> Train:
-    """:func:`memjax.engine.make_train` with ``method`` (default: ``config.method`` built for
-    ``data.num_classes`` from ``config.method_options``); ``kwargs``: ``train_size``, ``keep``."""
+    """A run's whole training as ``train(schedule, key) -> (metrics, state)``, compiled once per shape.
+
+    Args:
+        config: the run's :class:`memjax.config.Config`.
+        data: a ``memjax.data.Dataset``.
+        callback: ``callback(epoch, metrics)`` on the host after every epoch (once per run under vmap);
+            None: the program has no host call.
+        test_acc: False leaves the test split out of the per-epoch metrics (a search never reads it).
+        method: a built method (default: ``config.method`` built for ``data.num_classes`` from
+            ``config.method_options``).
+        **kwargs: :func:`memjax.engine.make_train`'s ``train_size``, ``keep`` and ``issues_at``.
+
+    Returns:
+        A :class:`memjax.engine.Train`: call it for one run, ``.population`` / ``.map`` for K in one program.
+    """
     method = methods.build(config, data.num_classes) if method is None else method
     return _make_train(config, data, method, callback, test_acc, **kwargs)
 

@@ -34,11 +34,21 @@ MAPPED_KEPT = 16  # compiled population maps a Train keeps (least recently used 
 def make_engine(
     config, data, method: RuleSpec, test_acc: bool = True, train_size=None, keep="last", issues_at=None
 ) -> Engine:
-    """The static :class:`Engine` of ``config`` and the built ``method`` on ``data`` (a ``memjax.data.Dataset``);
-    ``test_acc=False`` leaves the test split out of the per-epoch metrics; ``train_size``: the samples each
-    run trains on when runs are given subsets; ``keep``: which state a run returns (``KEEP``); ``issues_at``:
-    the epoch the label issues read (``ISSUES_AT``; default ``config.issues_at``; runs that are never
-    scored pass ``"last"`` and carry no snapshot)."""
+    """The static :class:`Engine` of ``config`` and the built ``method`` on ``data``.
+
+    Args:
+        config: the run's :class:`memjax.config.Config` (network, epochs, batch size, learning-rate plan).
+        data: a ``memjax.data.Dataset``.
+        method: the built method (:func:`memjax.methods.build`).
+        test_acc: False leaves the test split out of the per-epoch metrics.
+        train_size: the samples each run trains on when runs are given subsets (default: all).
+        keep: which state a run returns (``KEEP``).
+        issues_at: the epoch the label issues read (``ISSUES_AT``; default ``config.issues_at``; runs that are
+            never scored pass ``"last"`` and carry no snapshot).
+
+    Returns:
+        The :class:`Engine`: everything static about a run, hashable, so it can close over a jitted function.
+    """
     config.validate("train")
     issues_at = config.issues_at if issues_at is None else issues_at
     if keep not in KEEP:
@@ -91,27 +101,45 @@ class Train:
         return self.compiled_run(self.data, schedule, key, carry, subset)
 
     def population(self, schedules, keys, carries=None, subsets=None):
-        """``jax.vmap(train)`` as one compiled call: (K, E) schedules and (K,) keys → metrics of (K, E, N);
-        ``carries`` (optional): the method's initial states, each leaf with a leading K axis; ``subsets``
-        (optional, (K, train_size)): the training samples of each run.
+        """``jax.vmap(train)`` as one compiled call.
 
         With several devices (GPUs, or CPU devices from ``--xla_force_host_platform_device_count``) the
         runs are sharded over a 1-D ``population`` mesh (:mod:`memjax.sharding`) and the data replicated:
-        each device trains its share of the runs, with no communication between them."""
+        each device trains its share of the runs, with no communication between them.
+
+        Args:
+            schedules: (K, E) keep rates R(t), one row per run (E ≤ T: the first E epochs of the plan).
+            keys: (K,) PRNG keys, one per run.
+            carries: the method's initial states, each leaf with a leading K axis (default: the method's own).
+            subsets: (K, train_size) the training samples of each run (default: all).
+
+        Returns:
+            (metrics {name: (K, E, N)}, the K final states), on the devices.
+        """
         per_run = (schedules, keys, carries, subsets)
         if self.mesh is None:
             return self.compiled_population(self.data, *per_run)
         return sharding.run_sharded(self.compiled_population, self.replicated, per_run, self.mesh)
 
     def map(self, fn: Callable, schedules, keys, carries=None, subsets=None, main_only=()) -> tuple[dict, Any]:
-        """(metrics, ``fn(engine, data, state)`` of every run) of :meth:`population` as host arrays on every
-        process, also when the mesh spans several processes (:mod:`memjax.distributed`): ``fn`` runs inside
-        the same compiled, sharded program, where each run's state lives, and only its output leaves the
-        devices. ``main_only``: names of entries of ``fn``'s (dict) output that only process 0 receives
-        (:func:`memjax.distributed.gather_to_main`: the networks it writes); they are None on the other
-        processes, which never receive them. ``fn`` is compiled once per :func:`program_key`: a fresh closure
-        of the same code over equal values reuses the program, and a new generation (new values, same
-        shapes) never recompiles."""
+        """:meth:`population` with ``fn`` applied to every run's final state inside the same program.
+
+        ``fn`` runs inside the same compiled, sharded program, where each run's state lives, and only its
+        output leaves the devices, as host arrays on every process, also when the mesh spans several
+        processes (:mod:`memjax.distributed`). ``fn`` is compiled once per :func:`program_key`: a fresh
+        closure of the same code over equal values reuses the program, and a new generation (new values,
+        same shapes) never recompiles.
+
+        Args:
+            fn: ``fn(engine, data, state)`` of one run's final state, e.g. its label-issue scores.
+            schedules, keys, carries, subsets: as :meth:`population`.
+            main_only: names of entries of ``fn``'s (dict) output that only process 0 receives
+                (:func:`memjax.distributed.gather_to_main`: the networks it writes); None on the other
+                processes, which never receive them.
+
+        Returns:
+            (metrics {name: (K, E, N)}, ``fn``'s output with a leading K axis), host arrays.
+        """
         program = self._program(fn)
         per_run = (schedules, keys, carries, subsets)
         if self.mesh is None:

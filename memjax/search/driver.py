@@ -126,14 +126,24 @@ def run_search(
     resumed: Callable[[dict], None] | None = None,
     start=None,
 ) -> SearchResult:
-    """Search R(t; α) with ``config.search`` (module docstring). ``callback``, if given, gets after every
-    generation a dict: generation (0-based, as in the history), epochs_used, epochs_budget (a progress bar
-    should count epochs: Hyperband's number of generations is not fixed), candidates, epochs (per
-    candidate), mean_fitness (of this generation), best_fitness (so far), diverged (candidates so far).
-    ``resumed``, if given, is called once before the first new generation when ``workdir`` held a
-    checkpoint: generation (the next one, 0-based), epochs_used, epochs_budget. ``start``, if given, is a
-    (T,) keep schedule the search may start from (:mod:`memjax.search.start`; the run's Co-teaching R(t)):
-    algorithms that take one begin there."""
+    """Search R(t; α) with ``config.search`` (module docstring).
+
+    Args:
+        config: the run's :class:`memjax.config.Config` (search, population, generations, epochs, reward).
+        evaluate: ``evaluate(schedules, keys) -> metrics`` (:func:`memjax.search_stage.make_evaluate`).
+        workdir: where ``history.jsonl`` and the checkpoint go; one there is resumed. None: nothing written.
+        callback: called after every generation with a dict: generation (0-based, as in the history),
+            epochs_used, epochs_budget (a progress bar should count epochs: Hyperband's number of generations
+            is not fixed), candidates, epochs (per candidate), mean_fitness (of this generation),
+            best_fitness (so far), diverged (candidates so far whose training diverged).
+        resumed: called once before the first new generation when ``workdir`` held a checkpoint, with
+            generation (the next one, 0-based), epochs_used, epochs_budget.
+        start: a (T,) keep schedule the search may start from (:mod:`memjax.search.start`; the searched
+            method's own R(t)): algorithms that take one begin there.
+
+    Returns:
+        A :class:`SearchResult`.
+    """
     algo = search.get(config.search)
     ask, tell = algo.compiled
     total = config.generations * config.population * config.epochs
