@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from memjax import methods
 from memjax.train import make_train
 
 GIB = 2**30
@@ -63,8 +64,13 @@ def candidate_bytes(train) -> int:
 
 
 def footprint(config, data) -> int:
-    """Bytes of one search candidate (:func:`candidate_bytes` of the search's program)."""
-    return candidate_bytes(make_train(config, data, test_acc=config.search_test_acc, issues_at="last"))
+    """Bytes of one search candidate (:func:`candidate_bytes` of the search's program). A method whose runs
+    each get their own initial state (F-correction's estimated T) is measured with one of its shape
+    (``Method.carry_like``): the program is compiled, never run."""
+    spec, record = methods.build(config, data.num_classes), methods.get(config.method)
+    if spec.carry is None and record.carry_like is not None:
+        spec = spec._replace(carry=record.carry_like(data.num_classes))
+    return candidate_bytes(make_train(config, data, test_acc=config.search_test_acc, issues_at="last", method=spec))
 
 
 def check_memory(config, data, mode: str, per_candidate: int) -> None:

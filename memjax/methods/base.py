@@ -35,11 +35,13 @@ class Method:
         build: ``build(settings, num_classes) -> (rule, carry)``, the engine's rule and its initial carry.
         settings: the settings dataclass (``--method-options``).
     """
+
     num_nets: int
     uses_schedule: bool  # R(t) drives it (S2E can search its schedule)
     build: Callable[[Any, int], tuple[Rule, Any]]
     settings: type = NoSettings
     label: str = ""  # its name in tables, figures and run folders (e.g. "JoCoR")
+    carry_like: Callable[[int], Any] | None = None  # a per-run carry's shape for C classes, where build gives none
 
 
 def fixed(rule: Rule, carry: Any = ()) -> Callable[[Any, int], tuple[Rule, Any]]:

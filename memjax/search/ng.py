@@ -14,12 +14,7 @@ this is exactly SNES (Schaul et al. 2011; Wierstra et al. 2014, JMLR 15, Alg. 6)
 
 and the full (Cholesky) form is the same natural gradient in the coordinates of :mod:`gaussian`.
 
-Fitness shaping (``NGConfig.shaping``): ``"log"`` (default), NES/CMA-ES weights of the rank k = 1 (best)
-… K, w_k = max(0, ln(K/2 + 1) − ln k) / Σ_j max(0, ln(K/2 + 1) − ln j) − 1/K; ``"linear"``, centred
-ranks; ``"zscore"``, the fitness itself, centred. The latter two are scaled to the log weights' Σ_k |u_k|
-(1.11 for K = 8), so that equal step sizes take steps of comparable length. Rank shapings are invariant
-to monotone transforms of the reward and robust to outliers and diverged (NaN, ranked worst) runs; tied
-fitnesses share the mean of their positions' weights, so an all-equal population gives u = 0 and no step.
+Fitness shaping (``NGConfig.shaping``): :mod:`memjax.search.shaping` (log rank weights by default).
 
 Static structure lives in :class:`NGConfig` (population, ``full``, ``shaping``, ``mirrored``); the tunable
 numbers live in :class:`NGParams`, a traced pytree in the state, so new values neither recompile
@@ -73,8 +68,8 @@ from flax import struct
 
 from memjax.search import base, gaussian
 from memjax.search import start as start_lib
+from memjax.search.shaping import SHAPINGS, log_weights, utilities  # noqa: F401  (ng.utilities, ...)
 
-SHAPINGS = ("log", "linear", "zscore")
 FIRSTS = ("auto", "uniform", "gaussian")
 COVARIANCE_STEPS = ("auto", "exp", "linear")
 UNIFORM_BELOW = 12  # first="auto": a uniform generation 0 for searches of fewer generations
@@ -160,41 +155,6 @@ def default_params(config: NGConfig) -> NGParams:
     """The config's tunable fields as a traced :class:`NGParams` (η_σ by :func:`step_sigma_for`)."""
     values = {name: getattr(config, name) for name in NGConfig.traced} | {"step_sigma": step_sigma_for(config)}
     return NGParams(**{name: jnp.asarray(value, jnp.float32) for name, value in values.items()})
-
-
-def _positions(fitness) -> tuple[jax.Array, jax.Array]:
-    """Per sample: how many are strictly better, and how many share its fitness (itself included)."""
-    fitness = base.worst_if_nan(fitness)
-    better = jnp.sum(fitness[None, :] > fitness[:, None], axis=1)
-    ties = jnp.sum(fitness[None, :] == fitness[:, None], axis=1)
-    return better, ties
-
-
-def log_weights(k: int) -> jax.Array:
-    """NES/CMA-ES weights of ranks 1..K (best first): max(0, ln(K/2+1) − ln k) normalised, minus 1/K."""
-    raw = jnp.maximum(0.0, jnp.log(k / 2 + 1) - jnp.log(jnp.arange(1, k + 1, dtype=jnp.float32)))
-    return raw / raw.sum() - 1.0 / k
-
-
-def utilities(fitness, shaping: str = "log") -> jax.Array:
-    """Utilities u_k of a population's fitness (larger is better; NaN is the worst), Σ u_k = 0 (module
-    docstring)."""
-    fitness = jnp.asarray(fitness, jnp.float32)
-    better, ties = _positions(fitness)
-    if shaping == "log":
-        cumulative = jnp.concatenate([jnp.zeros(1), jnp.cumsum(log_weights(fitness.shape[0]))])
-        shared = (cumulative[better + ties] - cumulative[better]) / ties
-        return jnp.where(ties == fitness.shape[0], 0.0, shared)  # exactly 0 (not float rounding) if all tie
-    if shaping == "linear":
-        x = -(better + 0.5 * (ties - 1)).astype(jnp.float32)
-    elif shaping == "zscore":
-        finite = jnp.isfinite(fitness)
-        x = jnp.where(finite, fitness, jnp.min(jnp.where(finite, fitness, jnp.inf)))
-    else:
-        raise ValueError(f"unknown NG shaping={shaping!r}: use one of {', '.join(SHAPINGS)}")
-    centred = x - x.mean()
-    scale = jnp.sum(jnp.abs(log_weights(fitness.shape[0])))
-    return scale * centred / jnp.maximum(jnp.sum(jnp.abs(centred)), 1e-12)
 
 
 def init(key, config: NGConfig, params: NGParams | None = None, start=None) -> NGState:
