@@ -34,9 +34,10 @@ def plot_curves(path: Path, rows: list[dict], settings: list[str], skip: float =
 def plot_schedules(path: Path, pairs: dict[str, dict[str, np.ndarray]]) -> None:
     """Fig. 5 style: each searched R(t) against the searched method's own, one panel per setting."""
     fig, axes = plots.figure(len(pairs), (4.4 * len(pairs), 3.6), squeeze=False)
-    for ax, (setting, schedules) in zip(axes[0], pairs.items(), strict=True):
+    colours = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(k for p in pairs.values() for k in p))}
+    for ax, (setting, schedules) in zip(axes[0], pairs.items(), strict=True):  # one colour per label in every panel
         for label, schedule in schedules.items():
-            ax.plot(np.arange(1, len(schedule) + 1), schedule, label=label)
+            ax.plot(np.arange(1, len(schedule) + 1), schedule, label=label, color=colours[label])
         ax.set_ylim(0, 1.05)
         plots.style(ax, SETTING_TITLES[setting], "epoch t", "R(t)")
     plots.save_with_legend(fig, axes, path, ncol=2)
