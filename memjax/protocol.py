@@ -66,7 +66,7 @@ import dataclasses
 
 import numpy as np
 
-from memjax import methods, options
+from memjax import methods, options, search_stage
 from memjax.methods import mentornet
 
 SETTINGS = {"sym20": ("symmetric", 0.2), "sym50": ("symmetric", 0.5), "pair45": ("pair", 0.45)}
@@ -142,8 +142,9 @@ def s2e_name(method: str) -> str:
 
 
 def s2e_label(method: str) -> str:
-    """The S2E row's label: plain for the paper's Co-teaching, else naming the method it searches."""
-    return S2E_LABEL if method == "coteaching" else f"{S2E_LABEL} ({methods.get(method).label}'s R(t) searched)"
+    """The S2E row's label: plain for the paper's Co-teaching, else the search stage's label naming the method
+    it searches (:func:`memjax.search_stage.labels`, the same as ``launch``'s row)."""
+    return S2E_LABEL if method == "coteaching" else search_stage.labels(method)[0]
 
 
 def row_label(name: str) -> str:
