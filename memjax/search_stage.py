@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from memjax import methods
-from memjax.schedules import S2E_SPACE
 from memjax.search import driver
 from memjax.train import make_train
 
@@ -80,7 +79,7 @@ class Searched:
             "epochs_used": result.epochs_used,
             "diverged": result.diverged,  # candidates whose training diverged (NaN), scored worst
             "best_fitness": result.best_fitness,
-            "best_alpha": dict(zip(S2E_SPACE.names, result.best_alpha.tolist(), strict=True)),
+            "best_alpha": dict(zip(result.alpha_names, result.best_alpha.tolist(), strict=True)),
             "best_schedule": result.best_schedule.tolist(),
             "searched_method": self.method,
             "start": {"label": self.labels[1], "schedule": self.start.tolist(), "fit_rmse": result.start_rmse},

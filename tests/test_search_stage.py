@@ -86,3 +86,23 @@ def test_the_start_is_the_searched_methods_own_schedule(monkeypatch):
 def _result(config):
     n = config.epochs
     return driver.SearchResult(np.zeros(12), np.zeros(12), 0.5, np.ones(n), None, 1, n, 0.01)
+
+
+def test_summary_names_alpha_by_the_searched_space(monkeypatch):
+    """``best_alpha`` is keyed by the configured space's names, not S2E's (a renamed box shows it)."""
+    import dataclasses as dc
+
+    from memjax.schedules import S2E_SPACE
+
+    renamed = S2E_SPACE._replace(names=tuple(f"q{i}" for i in range(S2E_SPACE.dim)))
+    plain = driver.algorithm_config
+    monkeypatch.setattr(driver, "algorithm_config", lambda c: dc.replace(plain(c), space=renamed))
+    config = get_config("digits").replace(epochs=4, decay_start=3, population=2, generations=1, reward_epochs=1)
+    dataset = data.make_dataset(data.load_digits(), config)
+
+    def evaluate(schedules, keys):  # reward = the candidate's mean keep rate (no training needed)
+        acc = np.repeat(np.asarray(schedules).mean(1, keepdims=True), schedules.shape[1], 1)
+        return {"val_acc": np.stack([acc, acc], -1)}
+
+    summary = search_stage.search(config, dataset, evaluate=evaluate).summary()
+    assert list(summary["best_alpha"]) == list(renamed.names)

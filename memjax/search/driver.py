@@ -60,6 +60,7 @@ class SearchResult:
     epochs_used: int
     start_rmse: float | None = None  # how far the start's fit in S2E's space is from the given start schedule
     diverged: int = 0  # candidates whose reward epochs were not finite (a diverged run), scored WORST_FITNESS
+    alpha_names: tuple[str, ...] = S2E_SPACE.names  # the searched space's names of best_alpha's coordinates
 
 
 def algorithm_config(config):
@@ -199,6 +200,7 @@ def run_search(
         epochs_used=used,
         start_rmse=None if fitted is None else fitted[1],
         diverged=diverged,
+        alpha_names=tuple(space.names),
     )
 
 
