@@ -78,6 +78,24 @@ def test_reference_protocol_values_per_dataset():
     assert protocol.departures(reference.replace(epochs=3, seeds=2), reference) == {"epochs": (200, 3), "seeds": (3, 2)}
 
 
+def test_reference10k_is_the_reference_on_a_cpu_sized_problem():
+    """reference10k: every reference value but the subset, the epochs and the decay start (80 of 200 → 40 of 100);
+    the epoch-counted rules keep their official epoch values (not scaled as --epochs would scale them)."""
+    base = get_config("cifar10").replace(dataset="cifar10_jpeg")
+    reference, small = protocol.apply(base, "reference"), protocol.apply(base, "reference10k")
+    assert protocol.departures(small, reference) == {
+        "train_subset": (0, 10_000), "epochs": (200, 100), "decay_start": (80, 40)
+    }  # fmt: skip
+    assert small.tk == 10 and methods.settings("coteaching_plus", small.method_options).init_epoch == 20
+    assert small.decay_start / small.epochs == reference.decay_start / reference.epochs
+    rate = 0.5
+    forget = np.full(100, rate)
+    forget[:10] = np.linspace(0, rate, 10)  # the codes' linspace form, as under the reference protocol
+    config = small.replace(noise_rate=rate, method="jocor")
+    np.testing.assert_allclose(protocol.schedule(config, "reference10k"), 1 - forget, atol=1e-6)
+    assert "reference10k" in reproduce.build_parser().format_help()
+
+
 @pytest.mark.parametrize("rate", [0.2, 0.45])
 def test_reference_schedule_is_the_codes(rate):
     """Co-teaching+'s gen_forget_rate: forget linspace(0, τ, 10) over the first 10 epochs, then τ."""
