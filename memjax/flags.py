@@ -94,6 +94,21 @@ def add_config_fields(fields) -> None:
         )
 
 
+def given_fields(args: argparse.Namespace) -> dict:
+    """The :class:`Config` fields the command line set (flags absent unless given: :func:`add_config_fields`)."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+
+
+def apply_flags(config: Config, given: dict) -> tuple[Config, str]:
+    """``config`` (a preset, or a protocol over one) with the flags ``given`` over it, the one rule of both
+    command lines: epoch-counted settings follow ``--epochs`` (:func:`follow_epochs`, whose note is returned),
+    then the flags replace fields, ``--method-options`` key by key over the config's own."""
+    config, note = follow_epochs(config, given)
+    if "method_options" in given:  # the flag's keys over the preset's or protocol's (e.g. coteaching_plus.init_epoch)
+        given = {**given, "method_options": options.merge(config.method_options, given["method_options"])}
+    return config.replace(**given), note
+
+
 def follow_epochs(config: Config, given: dict) -> tuple[Config, str]:
     """(``config`` trained for ``given["epochs"]`` by :meth:`Config.with_epochs`, a line saying what scaled;
     "" when nothing did). Counts in ``given`` (flags, method options) are the user's and stay."""

@@ -33,16 +33,17 @@ from pathlib import Path
 import jax
 from tqdm.auto import tqdm
 
-from memjax import claim, distributed, io, options, pipeline, report, run_folder
+from memjax import claim, distributed, io, pipeline, report, run_folder
 from memjax import data as data_lib
 from memjax.config import Config
 from memjax.configs import PRESETS, get_config
 from memjax.flags import (
     UsageError,
     add_config_fields,
+    apply_flags,
     check_writable,
     command_parser,
-    follow_epochs,
+    given_fields,
     preset_for,
     quiet_libraries,
     user_error,
@@ -82,16 +83,14 @@ def build_parser(prog: str = "python -m memjax.launch") -> argparse.ArgumentPars
 def resolve_config(args: argparse.Namespace) -> tuple[Config, str, str]:
     """(config, mode, note) from the preset and the flags; mode is "method" when ``--method`` is given without
     ``--search`` (that method with its default R(t)), else "search" (S2E searches the method's R(t)); note
-    says which of the preset's epoch counts followed ``--epochs`` (:func:`memjax.flags.follow_epochs`)."""
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+    says which of the preset's epoch counts followed ``--epochs`` (:func:`memjax.flags.apply_flags`)."""
+    overrides = given_fields(args)
     if "noise_matrix" in overrides:  # --noise-matrix PATH alone means --noise matrix
         overrides.setdefault("noise", "matrix")
     preset = args.preset or preset_for(overrides.get("dataset", "digits"))
     mode = "method" if "method" in overrides and "search" not in overrides else "search"
-    config, note = follow_epochs(get_config(preset, args.smoke), overrides)
-    if "method_options" in overrides:  # the flag's keys over the preset's (e.g. coteaching_plus.init_epoch)
-        overrides["method_options"] = options.merge(config.method_options, overrides["method_options"])
-    return pipeline.check(config.replace(**overrides), mode), mode, note
+    config, note = apply_flags(get_config(preset, args.smoke), overrides)
+    return pipeline.check(config, mode), mode, note
 
 
 def _run_dir(args: argparse.Namespace, config: Config, mode: str) -> Path:

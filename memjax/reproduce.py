@@ -36,10 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from memjax import data as data_lib
-from memjax import flags, io, methods, options, pipeline, search, search_stage
+from memjax import flags, io, methods, pipeline, search, search_stage
 from memjax import protocol as protocol_lib
 from memjax import reproduce_report as rr
-from memjax.config import Config
 from memjax.configs import get_config
 from memjax.protocol import COMPARISON, PAPER_SETTINGS, S2E, SETTINGS
 from memjax.reproduce_plan import Job, Piece, plan, start_folder
@@ -150,8 +149,8 @@ def _names(text: str, known, what: str) -> list[str]:
 
 def resolve(args: argparse.Namespace):
     """(config, departures from the protocol, settings, method names, search algorithms, the note of
-    :func:`memjax.flags.follow_epochs`, the methods S2E searches) from the flags."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+    :func:`memjax.flags.apply_flags`, the methods S2E searches) from the flags."""
+    given = flags.given_fields(args)
     for name, flag in RESERVED.items():
         if name in given:
             raise flags.UsageError(f"--{name.replace('_', '-')} is set per piece here: use {flag}")
@@ -161,10 +160,7 @@ def resolve(args: argparse.Namespace):
     reference = protocol_lib.apply(get_config(preset).replace(dataset=given["dataset"]), args.protocol)
     smoke, plain = dataclasses.asdict(get_config(preset, True)), dataclasses.asdict(get_config(preset))
     config = reference.replace(**{k: v for k, v in smoke.items() if args.smoke and plain[k] != v})
-    config, note = flags.follow_epochs(config, given)
-    if "method_options" in given:  # the flag's keys over the protocol's
-        given["method_options"] = options.merge(config.method_options, given["method_options"])
-    config = config.replace(**given)
+    config, note = flags.apply_flags(config, given)
     algorithms = _names(args.search_algorithms, search.ALGORITHMS, "search algorithm(s)")
     names, settings = _names(args.methods, [*COMPARISON, S2E], "method(s)"), _names(args.settings, SETTINGS, "settings")
     pipeline.check(config, "search" if S2E in names else "method")
