@@ -43,15 +43,15 @@ from memjax.engine import make_engine as _make_engine
 from memjax.engine import make_train as _make_train
 
 
-def make_engine(config, data, test_acc: bool = True, method: RuleSpec | None = None, **kwargs) -> Engine:
+def make_engine(config, data, test_acc: bool = True, *, method: RuleSpec | None = None, **kwargs) -> Engine:
     """The static :class:`Engine` of ``config`` on ``data``, with ``method`` (default: ``config.method`` built
     for ``data.num_classes``); ``kwargs``: :func:`memjax.engine.make_engine`'s ``train_size`` and ``keep``."""
     method = methods.build(config, data.num_classes) if method is None else method
-    return _make_engine(config, data, method, test_acc, **kwargs)
+    return _make_engine(config, data, test_acc, method=method, **kwargs)
 
 
 def make_train(
-    config, data, callback: Callable | None = None, test_acc: bool = True, method: RuleSpec | None = None, **kwargs
+    config, data, callback: Callable | None = None, test_acc: bool = True, *, method: RuleSpec | None = None, **kwargs
 ) -> Train:
     """A run's whole training as ``train(schedule, key) -> (metrics, state)``, compiled once per shape.
 
@@ -69,7 +69,7 @@ def make_train(
         A :class:`memjax.engine.Train`: call it for one run, ``.population`` / ``.map`` for K in one program.
     """
     method = methods.build(config, data.num_classes) if method is None else method
-    return _make_train(config, data, method, callback, test_acc, **kwargs)
+    return _make_train(config, data, callback, test_acc, method=method, **kwargs)
 
 
 __all__ = [

@@ -1,8 +1,9 @@
 """The training engine: one jit-compiled pure function trains a method's networks under any keep schedule R(t).
 
-``train = make_train(config, data, method)`` (``method``: a :class:`RuleSpec`, e.g. from
-``memjax.methods.build``; :func:`memjax.train.make_train` resolves ``config.method`` for you) fixes everything
-static; ``train(schedule, key)`` is then a pure function of the traced keep schedule and a PRNG key::
+``train = make_train(config, data, method=method)`` (``method``: a :class:`RuleSpec`, e.g. from
+``memjax.methods.build``; :func:`memjax.train.make_train`, the same signature, builds ``config.method`` when
+``method`` is not given) fixes everything static; ``train(schedule, key)`` is then a pure function of the
+traced keep schedule and a PRNG key::
 
     metrics, state = train(s2e_schedule(alpha, T), key)                # one run
     metrics, state = jax.vmap(train)(schedules, keys)                   # K candidates in one program

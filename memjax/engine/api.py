@@ -1,6 +1,6 @@
-"""``make_train(config, data, method)``: the compiled run and the one population runner.
+"""``make_train(config, data, method=method)``: the compiled run and the one population runner.
 
-``train = make_train(config, data, method)`` fixes everything static (architecture, epochs, batch size, the
+``train = make_train(config, data, method=method)`` fixes everything static (architecture, epochs, batch size, the
 method's rule); ``train(schedule, key)`` is then a pure function of the traced keep schedule and a PRNG key,
 and ``train.population`` its vmapped, sharded form. Every stage that trains several runs (the search,
 retraining, cross-validation, F-correction's estimate) goes through :meth:`Train.population` or
@@ -32,7 +32,7 @@ MAPPED_KEPT = 16  # compiled population maps a Train keeps (least recently used 
 
 
 def make_engine(
-    config, data, method: RuleSpec, test_acc: bool = True, train_size=None, keep="last", issues_at=None
+    config, data, test_acc: bool = True, *, method: RuleSpec, train_size=None, keep="last", issues_at=None
 ) -> Engine:
     """The static :class:`Engine` of ``config`` and the built ``method`` on ``data``.
 
@@ -208,9 +208,10 @@ def _gather(main_only: tuple[str, ...], outputs):
 def make_train(
     config,
     data,
-    method: RuleSpec,
     callback: Callable | None = None,
     test_acc=True,
+    *,
+    method: RuleSpec,
     train_size=None,
     keep="last",
     issues_at=None,
@@ -224,7 +225,7 @@ def make_train(
     (:mod:`memjax.engine.run`). ``callback(epoch, metrics)``, if given, is called on the host after every epoch (once
     per run under vmap); without one the program contains no host call at all. ``train_size``, ``keep`` and
     ``issues_at``: see :func:`make_engine`."""
-    engine = make_engine(config, data, method, test_acc, train_size, keep, issues_at)
+    engine = make_engine(config, data, test_acc, method=method, train_size=train_size, keep=keep, issues_at=issues_at)
     device = device_data(data, config.eval_batch_size)
 
     def one(data, schedule, key, carry=None, subset=None):
