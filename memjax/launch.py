@@ -125,8 +125,9 @@ def _noise_text(config: Config, data) -> str:
     return f"{text} ({'noise rate' if data.given_noise else 'realised'} {data.actual_noise_rate:.3f})"
 
 
-def _bar(total: int, desc: str):
-    return tqdm(total=total, desc=desc, unit="epoch", leave=desc != "retrain", dynamic_ncols=True)
+def _bar(total: int, desc: str, initial: int = 0):
+    """A :data:`memjax.pipeline.ProgressFactory`: tqdm, its rate counting only the work after ``initial``."""
+    return tqdm(total=total, desc=desc, initial=initial, unit="epoch", leave=desc != "retrain", dynamic_ncols=True)
 
 
 def _header(config: Config, mode: str, data, run_dir: Path) -> str:

@@ -51,15 +51,13 @@ SEARCH_LABEL, BASELINE_LABEL = search_stage.labels("coteaching")  # the paper's 
 class _Quiet:
     """A progress bar that shows nothing (the default when the caller passes none)."""
 
-    n = initial = 0
+    def __init__(self, total: int = 0, description: str = "", initial: int = 0):
+        self.n = self.initial = initial
 
     def update(self, n=1):
         self.n += n
 
     def write(self, text):
-        pass
-
-    def refresh(self):
         pass
 
     def set_postfix(self, **_):
@@ -69,7 +67,9 @@ class _Quiet:
         pass
 
 
-ProgressFactory = Callable[[int, str], object]
+#: ``progress(total, description, initial=0)`` → a bar with tqdm's ``update``, ``write``, ``set_postfix`` and ``close``
+#: (tqdm itself fits); ``initial``: the work already done when a resumed stage starts its bar.
+ProgressFactory = Callable[..., object]
 
 
 def check(config, mode: str = "method"):
@@ -143,8 +143,8 @@ def fitting_population(config, data, mode: str, auto: bool) -> int:
 
 
 def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) -> tuple[dict, dict]:
-    budget = config.generations * config.population * config.epochs
-    bar = progress(budget, f"search ({config.search})")
+    budget, description = config.generations * config.population * config.epochs, f"search ({config.search})"
+    bar = progress(budget, description)
 
     def generation_done(info):
         jax.effects_barrier()  # let the generation's epoch callbacks land, then resync the bar
@@ -152,10 +152,12 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
         diverged = {"diverged": info["diverged"]} if info["diverged"] else {}
         bar.set_postfix(generation=info["generation"], best=f"{info['best_fitness']:.4f}", **diverged)
 
-    def resumed(info):  # the bar starts where the checkpoint is; its rate counts only this session's epochs
+    def resumed(info):  # a new bar from where the checkpoint is: its rate counts only this session's epochs
+        nonlocal bar
         bar.write(f"resuming the search after generation {info['generation']} ({info['epochs_used']} of {budget} "
                   "epochs done)")  # fmt: skip
-        start_at(bar, info["epochs_used"])
+        bar.close()
+        bar = progress(budget, description, initial=info["epochs_used"])
 
     workdir = run_dir if distributed.is_main() else None  # only process 0 writes
     tick = lambda epoch, metrics: bar.update(1)  # noqa: E731
@@ -167,18 +169,9 @@ def _search(config, data, run_dir: Path, progress: ProgressFactory, tau: float) 
     return searched.schedules(), searched.summary()
 
 
-def start_at(bar, n: int) -> None:
-    """A tqdm bar (or :class:`_Quiet`) that resumes at ``n``: it shows ``n`` done, and its rate and time
-    left count only the work after it (tqdm's ``initial``)."""
-    bar.initial = bar.n = bar.last_print_n = n
-    if hasattr(bar, "start_t"):
-        bar.start_t = bar.last_print_t = bar._time()
-    bar.refresh()
-
-
 def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None = None) -> dict:
     """Search (mode "search") or a fixed method (mode "method"), then retrain and report into ``run_dir``."""
-    started, progress = time.time(), progress or (lambda total, desc: _Quiet())
+    started, progress = time.time(), progress or _Quiet
     sizes = {"train": len(data.train_labels), "val": len(data.val_labels), "test": len(data.test_labels)}
     actual = data.actual_noise_rate if data.truth_known else None
     extra = {"mode": mode, "actual_noise_rate": actual, "sizes": sizes, "given_noise": data.given_noise}

@@ -89,8 +89,8 @@ def test_a_resumed_search_says_where_and_its_bar_starts_there(tmp_path, capsys, 
 
     bars = []
 
-    def recording_bar(total, desc):
-        bars.append(launch_module.tqdm(total=total, desc=desc, file=sys.stderr))
+    def recording_bar(total, desc, initial=0):
+        bars.append(launch_module.tqdm(total=total, desc=desc, initial=initial, file=sys.stderr))
         return bars[-1]
 
     monkeypatch.setattr(launch_module, "_bar", recording_bar)
@@ -99,7 +99,9 @@ def test_a_resumed_search_says_where_and_its_bar_starts_there(tmp_path, capsys, 
     bars.clear()
     assert launch(tmp_path, "--resume", str(tmp_path / "runs" / "twice")) == 0  # its search had finished
     budget = 1 * 2 * 3  # generations × population × epochs
-    assert (bars[0].initial, bars[0].n, bars[0].total) == (budget, budget, budget)
+    resumed = bars[1]  # the search's bar again, from the checkpoint (tqdm's initial: no private attributes)
+    assert [bar.desc for bar in bars[:2]] == ["search (ng)"] * 2
+    assert (resumed.initial, resumed.n, resumed.total) == (budget, budget, budget)
     out = capsys.readouterr().out  # tqdm.write: above the bars, on stdout
     assert f"resuming the search after generation 1 ({budget} of {budget} epochs done)" in out
 
