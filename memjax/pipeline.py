@@ -189,7 +189,8 @@ def run(config, mode: str, data, run_dir: Path, progress: ProgressFactory | None
     primary = search_stage.labels(config.method)[0] if mode == "search" else config.method
     progress_of = lambda epoch, metrics: bar.update(1)  # noqa: E731
     rate = flag_rate(extra.get("forget_rate", {}))
-    runs, issues_table = retrain(config, data, schedules, progress_of, primary, True, rate)
+    kept = {"issues_of": primary, "networks": True, "noise_rate": rate}  # the label issues and the networks
+    runs, issues_table = retrain(config, data, schedules, progress_of, **kept)
     bar.close()
     if "prepared" in runs[0]:
         extra["prepared"] = [jax.tree.map(lambda a: a.tolist(), run["prepared"]) for run in runs]

@@ -27,6 +27,7 @@ def retrain(
     data,
     schedules: dict[str, np.ndarray],
     callback: Callable | None = None,
+    *,
     issues_of: str | None = None,
     networks: bool = False,
     noise_rate: float | None = None,
