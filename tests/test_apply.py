@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks import bench
 from memjax import train as engine_lib
 from memjax.config import Config
+from memjax.data import random_dataset
 from memjax.engine import evaluation
 
 
@@ -27,7 +27,7 @@ def _alone(engine, state, x, train, key, i):
 
 
 def test_vmap_rule_by_model_and_backend():
-    data = bench.synthetic_dataset(8, (28, 28, 3), num_val=8, num_test=8)
+    data = random_dataset(8, (28, 28, 3), num_val=8, num_test=8)
     model = lambda name, impl: engine_lib.make_engine(Config(model=name, conv_impl=impl, batch_size=4), data).model
     assert evaluation._vmap_nets(model("mlp", "xla"), "gpu") and evaluation._vmap_nets(model("cnn9", "gemm"), "gpu")
     assert not evaluation._vmap_nets(model("cnn9", "xla"), "gpu")  # a vmapped lax convolution is grouped
@@ -41,7 +41,7 @@ def test_vmap_rule_by_model_and_backend():
 )
 def test_apply_equals_each_network_alone(model, conv_impl, shape, vmapped, monkeypatch):
     monkeypatch.setattr(evaluation, "_vmap_nets", lambda model: vmapped)
-    data = bench.synthetic_dataset(8, shape, num_val=8, num_test=8)
+    data = random_dataset(8, shape, num_val=8, num_test=8)
     engine = engine_lib.make_engine(Config(model=model, conv_impl=conv_impl, batch_size=4), data)
     state = engine_lib.init_state(engine, jax.random.key(0))
     x, key = jnp.asarray(data.train_images[:4], jnp.float32) / 255.0, jax.random.key(7)
@@ -61,7 +61,7 @@ def test_apply_equals_each_network_alone(model, conv_impl, shape, vmapped, monke
 
 def test_mlp_pair_first_layer_is_one_wide_product(monkeypatch):
     monkeypatch.setattr(evaluation, "_vmap_nets", lambda model: True)  # as on a GPU
-    data = bench.synthetic_dataset(8, (28, 28, 1), num_val=8, num_test=8)
+    data = random_dataset(8, (28, 28, 1), num_val=8, num_test=8)
     engine = engine_lib.make_engine(Config(model="mlp", batch_size=4), data)
     state = engine_lib.init_state(engine, jax.random.key(0))
     x = jnp.zeros((4, 28, 28, 1))

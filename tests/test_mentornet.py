@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks import bench
 from memjax import methods, protocol
 from memjax.config import Config
+from memjax.data import random_dataset
 from memjax.engine.rule import RuleSpec
 from memjax.engine.state import device_data
 from memjax.engine.step import run_epoch
@@ -122,7 +122,7 @@ def test_reference_protocol_sets_the_official_pd_and_bad_plans_fail():
 
 
 def test_engine_passes_the_step_of_the_run_to_the_rule():
-    data = bench.synthetic_dataset(40, (8, 8, 1), num_val=40, num_test=40)
+    data = random_dataset(40, (8, 8, 1), num_val=40, num_test=40)
     base, _, _ = methods.build(Config(method="standard"), 10)
 
     def spy(step, carry):  # the standard objective, counting Σ run_step, the steps and run_steps

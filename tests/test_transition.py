@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks import bench
 from memjax import protocol
 from memjax.config import Config
+from memjax.data import random_dataset
 from memjax.stages import transition
 
 C = 5
@@ -60,7 +60,7 @@ def test_estimator_choice_follows_clean_validation_and_the_reference_keeps_patri
 
 
 def test_prepare_with_val_counts_gives_every_run_the_validation_confusion():
-    data = bench.synthetic_dataset(60, (4, 4, 1), C, num_val=60, num_test=60)
+    data = random_dataset(60, (4, 4, 1), C, num_val=60, num_test=60)
     noisy = (data.val_labels + (np.arange(60) % 3 == 0)) % C
     data = dataclasses.replace(data, val_clean=data.val_labels, val_noisy=noisy.astype(np.int32))
     keys = jnp.stack([jnp.zeros(2, jnp.uint32)] * 3)
@@ -71,7 +71,7 @@ def test_prepare_with_val_counts_gives_every_run_the_validation_confusion():
 
 
 def test_the_stage_one_network_is_chosen_on_the_noisy_validation_labels(monkeypatch):
-    data = bench.synthetic_dataset(64, (4, 4, 1), C, num_val=64, num_test=64)
+    data = random_dataset(64, (4, 4, 1), C, num_val=64, num_test=64)
     noisy = ((data.val_labels + 1) % C).astype(np.int32)
     data = dataclasses.replace(data, val_clean=data.val_labels, val_noisy=noisy)
     seen = {}

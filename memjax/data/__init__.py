@@ -53,6 +53,7 @@ from memjax.data.prepare import (
 from memjax.data.sources.digits import load_digits
 from memjax.data.sources.folder import load_folder
 from memjax.data.sources.npz import inspect_npz, load_npz
+from memjax.data.sources.random import random_dataset
 from memjax.data.sources.table import load_csv
 from memjax.data.types import (
     CLASS_FLIPS,
@@ -105,6 +106,7 @@ __all__ = [
     "load_npz",
     "make_dataset",
     "noise_matrix",
+    "random_dataset",
     "read_source",
     "resolve",
     "stratified_indices",
