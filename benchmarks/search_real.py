@@ -44,7 +44,7 @@ from scipy import stats
 
 from benchmarks import search_report
 from memjax import data as data_lib
-from memjax import io, pipeline, retraining, search_stage
+from memjax import io, methods, pipeline, retraining, search_stage
 from memjax.config import SEARCH_KEYS, Config
 from memjax.search import driver
 from memjax.stages import forget_rate
@@ -77,7 +77,7 @@ def make_config(
     fields = dict(SETTINGS[setting])
     own_epochs, own_generations = fields.pop("epochs"), fields.pop("generations")
     epochs, generations = epochs or own_epochs, generations or own_generations
-    config, _ = Config(**fields, **PROTOCOL).with_epochs(epochs)  # Co-teaching's tk scaled as the CLI does
+    config, _ = Config(**fields, **PROTOCOL).with_epochs(epochs, (), methods.phase_options())  # as the CLI
     config = config.replace(decay_start=epochs - max(1, epochs // 3), generations=generations)
     config = config.replace(search_test_acc=True, search_options=ng_options)
     return config.replace(search_keys=search_keys or config.search_keys)

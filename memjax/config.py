@@ -21,7 +21,6 @@ LEGACY = {  # fields before --method-options (config.json of older run folders) 
     "fc_estimate_epochs": "fcorrection.estimate_epochs",
 }
 PHASES = {"decay_start": 0, "tk": 1}  # epochs at which a phase of training ends → the smallest value
-PHASE_OPTIONS = {"coteaching_plus.init_epoch": 0}  # the method options that are such epochs
 SEARCH_KEYS = ("generation", "search")  # the scope of the search's common random numbers (memjax.search.driver)
 WINDOWS = ("reward_epochs", "tally_epochs")  # averaging windows over the last epochs of a run
 
@@ -112,17 +111,20 @@ class Config:
             fields["method_options"] = options.merge(legacy, fields.get("method_options", ""))
         return cls().replace(**fields)
 
-    def with_epochs(self, epochs: int, given=()) -> tuple[Config, dict[str, tuple]]:
+    def with_epochs(self, epochs: int, given=(), phase_options=()) -> tuple[Config, dict[str, tuple]]:
         """This config (a preset's) trained for ``epochs`` instead, its phase boundaries moved with it.
 
-        Phase boundaries (:data:`PHASES`, :data:`PHASE_OPTIONS`) scale with the run, ``n → round(n · epochs /
-        self.epochs)`` kept within [their smallest value, ``epochs``]: the 200-epoch presets' ``decay_start=80``,
-        ``tk=10`` become 2 and 1 at ``--epochs 5``, so the learning rate still decays and R(t) reaches 1 − τ.
+        Phase boundaries (:data:`PHASES`, and the method options of ``phase_options``) scale with the run,
+        ``n → round(n · epochs / self.epochs)`` kept within [their smallest value, ``epochs``]: the 200-epoch
+        presets' ``decay_start=80``, ``tk=10`` become 2 and 1 at ``--epochs 5``, so the learning rate still decays
+        and R(t) reaches 1 − τ.
         Windows (:data:`WINDOWS`) keep their length, cut to ``epochs`` when longer.
 
         Args:
             epochs: the new T.
             given: names the user set, which stay.
+            phase_options: ``{"METHOD.KEY": smallest}``, the method options counted in epochs: pass
+                :func:`memjax.methods.phase_options` (read off the methods' settings; the config knows no method).
 
         Returns:
             ``(config, changes)``: the new config and ``{name: (before, after)}`` for every value that changed.
@@ -131,7 +133,8 @@ class Config:
         changes = {k: (getattr(self, k), scale(getattr(self, k), low)) for k, low in PHASES.items()}
         changes |= {k: (getattr(self, k), min(getattr(self, k), epochs)) for k in WINDOWS}
         pairs = dict(options.items(self.method_options, "option"))
-        changes |= {k: (int(pairs[k]), scale(int(pairs[k]), low)) for k, low in PHASE_OPTIONS.items() if k in pairs}
+        phases = {k: low for k, low in dict(phase_options).items() if k in pairs}
+        changes |= {k: (int(pairs[k]), scale(int(pairs[k]), low)) for k, low in phases.items()}
         changes = {k: v for k, v in changes.items() if k not in given and v[0] != v[1]}
         fields = {k: v[1] for k, v in changes.items() if "." not in k}
         opts = options.merge(self.method_options, ",".join(f"{k}={v[1]}" for k, v in changes.items() if "." in k))

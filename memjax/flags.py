@@ -117,7 +117,7 @@ def follow_epochs(config: Config, given: dict) -> tuple[Config, str]:
     keys = {key for key, _ in options.items(given.get("method_options", ""), "method option")}
     keys |= {f"{given.get('method', config.method)}.{key}" for key in keys} | set(given)
     before = config.epochs
-    config, changes = config.with_epochs(given["epochs"], keys)
+    config, changes = config.with_epochs(given["epochs"], keys, methods.phase_options())
     if not changes:
         return config, ""
     moved = ", ".join(f"{name} {a} → {b}" for name, (a, b) in changes.items())

@@ -85,8 +85,8 @@ def check(config, mode: str = "method"):
     driver.algorithm_config(config)  # the search name and its --search-options
     models.get_model(config.model, 2, conv_impl=config.conv_impl, dtype=precision.compute_dtype(config.compute_dtype))
     noise.check_kind(config.noise)
-    settings = methods.settings(config.method, config.method_options)  # every key of every method's options
-    for path in (config.noise_matrix, getattr(settings, "matrix", "")):  # readable, square, rows sum to 1
+    files = methods.paths(config.method, config.method_options)  # checks every key of every method's options
+    for path in (config.noise_matrix, *files):  # matrices (F-correction's T): readable, square, rows sum to 1
         if path:
             noise.load_matrix(path)
     conv.resolve(config.conv_impl)

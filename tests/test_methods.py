@@ -335,3 +335,32 @@ def test_bad_options_are_one_line_errors():
     ):
         with pytest.raises(ValueError, match=message):
             methods.settings("coteaching_plus", text)
+
+
+def test_a_methods_facts_live_in_its_settings_and_record(monkeypatch, tmp_path):
+    """A new method declares its epoch-counted settings and files on its settings dataclass and whether R(t) is
+    in charge on its record: --epochs scales the first, pipeline.check reads the second, S2E asks the third —
+    no list elsewhere names it."""
+    import dataclasses
+
+    from memjax import flags, pipeline
+    from memjax.config import Config
+    from memjax.methods.base import Method, epoch_field, fixed, path_field
+
+    @dataclasses.dataclass(frozen=True)
+    class Warm:
+        warm_epochs: int = epoch_field(40, smallest=1)
+        prior: str = path_field()
+        fixed_rate: float = 0.0
+
+    rule = methods.METHODS["coteaching"].build(None, 10)[0]
+    record = Method(2, True, fixed(rule), Warm, "Warm", follows=lambda settings: settings.fixed_rate == 0.0)
+    monkeypatch.setitem(methods.METHODS, "warm", record)
+    assert methods.phase_options()["warm.warm_epochs"] == 1
+    config = Config(epochs=200, method="warm", method_options="warm.warm_epochs=40")
+    scaled, note = flags.apply_flags(config, {"epochs": 20})
+    assert methods.settings("warm", scaled.method_options).warm_epochs == 4 and "warm.warm_epochs 40 → 4" in note
+    assert methods.follows_schedule("warm") and not methods.follows_schedule("warm", "fixed_rate=0.3")
+    missing = tmp_path / "prior.npy"
+    with pytest.raises(ValueError, match="prior.npy"):
+        pipeline.check(Config(method="warm", method_options=f"prior={missing}"))

@@ -106,9 +106,21 @@ def follows_schedule(method: str, text: str = "") -> bool:
     Returns:
         True when S2E can search its schedule.
     """
-    if not get(method).uses_schedule:
-        return False
-    return method != "mentornet" or settings(method, text).percentile == 0.0
+    record = get(method)
+    return record.uses_schedule and record.follows(settings(method, text))
+
+
+def phase_options() -> dict[str, int]:
+    """``{"METHOD.KEY": smallest}`` for every setting counted in epochs (:func:`~memjax.methods.base.epoch_field`):
+    the method options :meth:`memjax.config.Config.with_epochs` scales with ``--epochs``."""
+    fields = ((name, f) for name, m in METHODS.items() for f in dataclasses.fields(m.settings))
+    return {f"{name}.{f.name}": f.metadata["epochs"] for name, f in fields if "epochs" in f.metadata}
+
+
+def paths(method: str, text: str = "") -> tuple[str, ...]:
+    """The files ``method``'s settings name (:func:`~memjax.methods.base.path_field`), those given."""
+    chosen = settings(method, text)
+    return tuple(v for f in dataclasses.fields(chosen) if f.metadata.get("path") and (v := getattr(chosen, f.name)))
 
 
 def default_schedule(config, tau: float | None = None, reference: bool = False) -> jnp.ndarray:
@@ -132,5 +144,5 @@ def default_schedule(config, tau: float | None = None, reference: bool = False) 
 
 __all__ = [
     "METHODS", "Method", "Objective", "Rule", "Step", "build", "cross_entropy", "default_schedule", "follows_schedule",
-    "get", "masked", "settings",
+    "get", "masked", "paths", "phase_options", "settings",
 ]  # fmt: skip

@@ -25,6 +25,21 @@ class NoSettings:
     """A method without settings of its own."""
 
 
+def epoch_field(default: int, smallest: int = 0):
+    """A setting counted in epochs of training (a phase boundary, like ``tk``): it follows ``--epochs``
+    (:meth:`memjax.config.Config.with_epochs`), never below ``smallest``."""
+    return dataclasses.field(default=default, metadata={"epochs": smallest})
+
+
+def path_field(default: str = ""):
+    """A setting naming a file the run reads: checked before anything is loaded (:func:`memjax.pipeline.check`)."""
+    return dataclasses.field(default=default, metadata={"path": True})
+
+
+def _always(settings) -> bool:
+    return True
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
     """A registered method: what the registry and the engine read of it.
@@ -33,7 +48,12 @@ class Method:
         num_nets: 1 or 2 networks.
         uses_schedule: whether R(t) drives it (S2E can search its schedule).
         build: ``build(settings, num_classes) -> (rule, carry)``, the engine's rule and its initial carry.
-        settings: the settings dataclass (``--method-options``).
+        settings: the settings dataclass (``--method-options``; :func:`epoch_field` and :func:`path_field`
+            mark the fields counted in epochs and the files).
+        label: its name in tables, figures and run folders.
+        carry_like: a per-run carry's shape for C classes, where ``build`` gives none.
+        follows: ``follows(settings)``, whether R(t) is in charge under these settings (MentorNet's fixed
+            percentile takes it over): S2E can search it only then.
     """
 
     num_nets: int
@@ -42,6 +62,7 @@ class Method:
     settings: type = NoSettings
     label: str = ""  # its name in tables, figures and run folders (e.g. "JoCoR")
     carry_like: Callable[[int], Any] | None = None  # a per-run carry's shape for C classes, where build gives none
+    follows: Callable[[Any], bool] = _always  # whether R(t) is in charge under these settings
 
 
 def fixed(rule: Rule, carry: Any = ()) -> Callable[[Any, int], tuple[Rule, Any]]:
@@ -61,4 +82,7 @@ def masked(losses: jax.Array, masks: jax.Array, carry: Any = ()) -> Objective:
     return Objective(per_net.sum(), per_net, masks.astype(jnp.float32), carry)
 
 
-__all__ = ["Method", "NoSettings", "Objective", "Rule", "Step", "cross_entropy", "fixed", "masked"]
+__all__ = [
+    "Method", "NoSettings", "Objective", "Rule", "Step", "cross_entropy", "epoch_field", "fixed", "masked",
+    "path_field",
+]  # fmt: skip

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from memjax import selection
-from memjax.methods.base import Method, Objective, Step, cross_entropy, fixed, masked
+from memjax.methods.base import Method, Objective, Step, cross_entropy, epoch_field, fixed, masked
 
 PLUS_LOSSES = ("logits", "softmax")
 PLUS_SCALES = ("mean", "twice")
@@ -44,7 +44,7 @@ class PlusSettings:
       epochs): then both networks train on the whole batch's mean ℓ.
     """
 
-    init_epoch: int = 20
+    init_epoch: int = epoch_field(20)
     loss: str = "logits"
     scale: str = "mean"
     fallback_steps: int = 0

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from memjax import noise
-from memjax.methods.base import Method, Objective, Step, masked
+from memjax.methods.base import Method, Objective, Step, masked, path_field
 
 FLOOR = 1e-30
 
@@ -41,7 +41,7 @@ class Settings:
     Standard run (its lowest *noisy*-validation-loss epoch's network is used); ``percentile``: the anchor
     filter (97: Patrini's; 100: the plain argmax); ``anchors``: the rows averaged per class (1: Patrini's)."""
 
-    matrix: str = ""
+    matrix: str = path_field()
     estimator: str = "auto"
     estimate_epochs: int = 20
     percentile: float = 97.0

@@ -127,4 +127,4 @@ def build(settings: Settings, num_classes: int):
     return (lambda step, carry: objective(settings, step, carry)), jnp.float32(0.0)
 
 
-METHOD = Method(1, True, build, Settings, "MentorNet")
+METHOD = Method(1, True, build, Settings, "MentorNet", follows=lambda settings: settings.percentile == 0.0)
