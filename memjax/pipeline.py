@@ -38,6 +38,7 @@ from memjax import (
     sharding,
 )
 from memjax import data as data_lib
+from memjax.engine.population import resolve as resolve_population
 from memjax.engine.state import ISSUES_AT
 from memjax.memory import candidate_bytes, check_memory  # noqa: F401  (pipeline.candidate_bytes, ...)
 from memjax.retraining import default_schedule, issues, retrain  # noqa: F401  (pipeline.retrain, ...)
@@ -90,6 +91,7 @@ def check(config, mode: str = "method"):
         if path:
             noise.load_matrix(path)
     conv.resolve(config.conv_impl)
+    resolve_population(config.population_impl)
     if config.reward_networks not in driver.REWARD_NETWORKS:
         raise ValueError(f"unknown reward_networks {config.reward_networks!r}: use one of mean, max")
     if config.issues_at not in ISSUES_AT:

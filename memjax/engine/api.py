@@ -2,7 +2,8 @@
 
 ``train = make_train(config, data, method=method)`` fixes everything static (architecture, epochs, batch size, the
 method's rule); ``train(schedule, key)`` is then a pure function of the traced keep schedule and a PRNG key,
-and ``train.population`` its vmapped, sharded form. Every stage that trains several runs (the search,
+and ``train.population`` its population form (vmapped, or one run after another on CPU:
+:mod:`memjax.engine.population`), sharded over devices. Every stage that trains several runs (the search,
 retraining, cross-validation, F-correction's estimate) goes through :meth:`Train.population` or
 :meth:`Train.map`, so each of them shards over devices and hosts. The data arrays are arguments of the
 compiled program (never captured as constants), so call ``train`` directly or under ``jax.vmap``; an outer
@@ -23,6 +24,7 @@ import optax
 
 from memjax import distributed, sharding
 from memjax.engine.evaluation import scores
+from memjax.engine.population import populate
 from memjax.engine.rule import RuleSpec
 from memjax.engine.run import run
 from memjax.engine.state import ISSUES_AT, KEEP, DeviceData, Engine, device_data
@@ -231,8 +233,7 @@ def make_train(
     def one(data, schedule, key, carry=None, subset=None):
         return run(engine, data, schedule, key, callback, carry, subset)
 
-    def population(data, schedules, keys, carries=None, subsets=None):
-        return jax.vmap(one, in_axes=(None, 0, 0, 0, 0))(data, schedules, keys, carries, subsets)
+    population = populate(one, config.population_impl)  # vmap, or one run after another (CPU)
 
     mesh = sharding.population_mesh() if jax.device_count() > 1 else None
     replicated = sharding.replicate(device, mesh) if mesh is not None else None
