@@ -32,10 +32,11 @@ def populate(one: Callable, impl: str) -> Callable:
     """``population(data, schedules, keys, carries, subsets)`` of ``one(data, schedule, key, carry, subset)``:
     every per-run argument has a leading K axis (None: the same for every run), ``data`` is shared, and the
     outputs get the leading K axis; ``impl`` is resolved by :func:`resolve`."""
-    if resolve(impl) == "vmap":
-        return jax.vmap(one, in_axes=(None, 0, 0, 0, 0))
+    batched = resolve(impl) == "vmap"
 
     def population(data, schedules, keys, carries=None, subsets=None):
+        if batched:
+            return jax.vmap(one, in_axes=(None, 0, 0, 0, 0))(data, schedules, keys, carries, subsets)
         return jax.lax.map(lambda run: one(data, *run), (schedules, keys, carries, subsets))
 
     return population
