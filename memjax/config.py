@@ -61,8 +61,8 @@ class Config:
     torch_init: bool = _field(False, "PyTorch default initialisation, for parity with the reference code")
     compute_dtype: str = _field("float32", "float32 | bfloat16 (parameters and optimiser state stay float32)")
     conv_impl: str = _field("auto", "auto | xla | gemm | rows: lax, im2col or row-Toeplitz matmuls (auto: rows on CPU)")
-    population_impl: str = _field("auto", "auto | vmap | map: a device trains K runs batched, or one after another "
-                                  "(auto: map on CPU, 1.3× faster there)")  # fmt: skip
+    population_impl: str = _field("vmap", "vmap | map: a device trains K runs batched, or one after another (map: "
+                                  "1.3× faster on CPU, the same runs up to rounding)")  # fmt: skip
     epochs: int = _field(200, "training epochs T of every run")
     batch_size: int = _field(128, "mini-batch size B (the last partial batch is dropped)")
     lr: float = _field(1e-3, "Adam learning rate before the decay")

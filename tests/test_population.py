@@ -1,4 +1,4 @@
-"""A population's K runs on one device, batched (``vmap``) or one after another (``map``, the CPU default):
+"""A population's K runs on one device, batched (``vmap``, the default) or one after another (``map``):
 the same runs as K single ``train(schedule, key)`` calls, up to rounding, in one compiled program each."""
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from memjax.train import make_train
 CONFIG = Config(epochs=3, batch_size=64, decay_start=2, noise_rate=0.4, method="jocor")
 
 
-def test_auto_is_map_on_cpu_and_unknown_names_are_one_line():
-    assert jax.default_backend() == "cpu" and population.resolve("auto") == "map"
-    assert population.resolve("vmap") == "vmap"
-    with pytest.raises(ValueError, match="use one of auto, vmap, map") as err:
+def test_vmap_is_the_default_and_unknown_names_are_one_line():
+    assert CONFIG.population_impl == "vmap" and population.resolve("map") == "map"
+    with pytest.raises(ValueError, match="use one of vmap, map") as err:
         pipeline.check(CONFIG.replace(population_impl="scan"))
     assert "\n" not in str(err.value)
 

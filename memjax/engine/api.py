@@ -2,7 +2,7 @@
 
 ``train = make_train(config, data, method=method)`` fixes everything static (architecture, epochs, batch size, the
 method's rule); ``train(schedule, key)`` is then a pure function of the traced keep schedule and a PRNG key,
-and ``train.population`` its population form (vmapped, or one run after another on CPU:
+and ``train.population`` its population form (vmapped, or one run after another:
 :mod:`memjax.engine.population`), sharded over devices. Every stage that trains several runs (the search,
 retraining, cross-validation, F-correction's estimate) goes through :meth:`Train.population` or
 :meth:`Train.map`, so each of them shards over devices and hosts. The data arrays are arguments of the
@@ -233,7 +233,7 @@ def make_train(
     def one(data, schedule, key, carry=None, subset=None):
         return run(engine, data, schedule, key, callback, carry, subset)
 
-    population = populate(one, config.population_impl)  # vmap, or one run after another (CPU)
+    population = populate(one, config.population_impl)  # vmap, or one run after another
 
     mesh = sharding.population_mesh() if jax.device_count() > 1 else None
     replicated = sharding.replicate(device, mesh) if mesh is not None else None
