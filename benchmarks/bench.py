@@ -37,8 +37,6 @@ from memjax.config import Config
 from memjax.data import Dataset, random_dataset
 from memjax.train import make_train
 
-synthetic_dataset = random_dataset  # the name the benchmarks used first
-
 
 def _timed(fn, *args, repeats: int) -> tuple[float, float]:
     """(wall, CPU) seconds of ``fn(*args)``, each the best of ``repeats`` calls after the caller's warm-up."""
@@ -153,7 +151,7 @@ def pair_matmul_floor_ms(dtype: str = "float32", batch: int = BATCH, dims=(784, 
 def run(dtypes=("float32", "bfloat16"), populations=(0, 1, 4, 16), epochs=2, grid="cpu", peer=True, models=None):
     """The grid's rows (of ``models``, default all) for every dtype, and (``peer``) the PyTorch peer of each
     float32 pair it has a network for."""
-    data = {model: synthetic_dataset(n, shape, classes) for model, (shape, classes, n) in SHAPES.items()}
+    data = {model: random_dataset(n, shape, classes) for model, (shape, classes, n) in SHAPES.items()}
     models = tuple(GRIDS[grid]) if models is None else tuple(models)
     rows, peaks, floors = [], {}, {}
     for dtype in dtypes:

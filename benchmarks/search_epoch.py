@@ -19,16 +19,16 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import timing
-from benchmarks.bench import synthetic_dataset
 from memjax import pipeline
 from memjax.config import Config
+from memjax.data import random_dataset
 
 SPLITS = {"train": 15_691, "val": 1_744, "test": 10_000}  # the reference protocol's MNIST-subset splits
 
 
 def run(population: int = 8, epochs: int = 2, repeats: int = 3) -> dict:
     config = Config(model="mlp", method="coteaching", epochs=epochs, population=population)
-    data = synthetic_dataset(SPLITS["train"], (28, 28, 1), num_val=SPLITS["val"], num_test=SPLITS["test"])
+    data = random_dataset(SPLITS["train"], (28, 28, 1), num_val=SPLITS["val"], num_test=SPLITS["test"])
     schedules = jnp.full((population, epochs), 0.7)
     keys = jax.random.split(jax.random.key(0), population)
     variants = {

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from benchmarks import bench
+from memjax.data import random_dataset
 
 
 @pytest.mark.slow
@@ -28,7 +29,7 @@ def test_bench_writes_table_and_json(tmp_path, capsys, monkeypatch):
 
 
 def test_pytorch_peer_is_optional_and_its_ratio_printed(monkeypatch):
-    data = bench.synthetic_dataset(256, (28, 28, 1))
+    data = random_dataset(256, (28, 28, 1))
     monkeypatch.setattr(bench.torch_peer, "available", lambda: False)
     skipped = "PyTorch peer skipped: torch is not installed (pip install torch)"
     assert bench.peer_rows({"mlp": data}, ("mlp",), 1) == ([], skipped)
@@ -63,7 +64,7 @@ def test_cnn_peer_ratio_and_matmul_fraction_are_per_model():
 
 
 def test_rows_convolution_flops_are_counted_as_im2col():
-    data = bench.synthetic_dataset(256, (32, 32, 3))
+    data = random_dataset(256, (32, 32, 3))
     config = bench.Config(model="cnn_small", epochs=1, conv_impl="rows")
     rows = bench.make_train(config, data)
     gemm = bench.useful_work(config, data, rows)
@@ -75,7 +76,7 @@ def test_rows_convolution_flops_are_counted_as_im2col():
 
 def test_pytorch_peer_trains_the_pair():
     torch = pytest.importorskip("torch")
-    data = bench.synthetic_dataset(64, (28, 28, 1))
+    data = random_dataset(64, (28, 28, 1))
     data = dataclasses.replace(data, val_images=data.train_images, val_labels=data.train_labels)  # val = train
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a few tiny steps: threads only add overhead on a busy machine
